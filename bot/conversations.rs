@@ -1,0 +1,254 @@
+//! Live conversations: one task (an actor with a mailbox) owns each conversation.
+//!
+//! The actor is the only writer of its conversation: it stores the visitor's message,
+//! steps the engine, carries out the effects (store, then publish; search) and saves the
+//! engine state. Sockets subscribe to its broadcast of stored messages. Actors start on
+//! demand and retire when nobody has been subscribed for a while.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::config::AnswerPolicy;
+use crate::engine::{self, ConversationState, Effect, Event, Reply};
+use crate::flows::BotScript;
+use crate::ids::{ConversationId, Seq};
+use crate::kb::SharedKb;
+use crate::protocol::{ChatMessage, ErrorCode, MessageExtras, ProtocolError, Sender};
+use crate::store::{NewMessage, Store, StoreError};
+
+const MAILBOX: usize = 32;
+const LIVE_BUFFER: usize = 64;
+const IDLE_RETIRE: Duration = Duration::from_secs(120);
+const SEARCH_LIMIT: usize = 8;
+
+/// What a visitor sent, already decoded and validated by the socket.
+#[derive(Debug, Clone)]
+pub enum VisitorInput {
+    /// Typed text.
+    Text(String),
+    /// A quick-reply value.
+    Choice(String),
+}
+
+enum Command {
+    Visitor { client_id: String, input: VisitorInput, done: oneshot::Sender<Result<(), ProtocolError>> },
+}
+
+#[derive(Clone)]
+struct ActorHandle {
+    mailbox: mpsc::Sender<Command>,
+    live: broadcast::Sender<Arc<ChatMessage>>,
+}
+
+/// A socket's link to a conversation: send commands, receive stored messages live.
+pub struct Attachment {
+    /// The conversation.
+    pub id: ConversationId,
+    mailbox: mpsc::Sender<Command>,
+    /// Every message stored from now on, in seq order.
+    pub live: broadcast::Receiver<Arc<ChatMessage>>,
+}
+
+impl Attachment {
+    /// Hands a visitor message to the conversation and waits until it is stored and answered.
+    ///
+    /// # Errors
+    /// `unknown_choice` for a choice never offered, `internal` when the conversation failed.
+    pub async fn send(&self, client_id: String, input: VisitorInput) -> Result<(), ProtocolError> {
+        let (done, result) = oneshot::channel();
+        let internal = || ProtocolError::new(ErrorCode::Internal, "The conversation is unavailable; please retry.");
+        self.mailbox.send(Command::Visitor { client_id, input, done }).await.map_err(|_| internal())?;
+        result.await.map_err(|_| internal())?
+    }
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    kb: SharedKb,
+    script: Arc<BotScript>,
+    policy: AnswerPolicy,
+    actors: Mutex<HashMap<ConversationId, ActorHandle>>,
+}
+
+/// Registry of live conversation actors; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+impl Hub {
+    /// A hub over a store, a knowledge base and the bot's script.
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, kb: SharedKb, script: Arc<BotScript>, policy: AnswerPolicy) -> Self {
+        Self { shared: Arc::new(Shared { store, kb, script, policy, actors: Mutex::new(HashMap::new()) }) }
+    }
+
+    /// The store, for reading transcripts.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Number of conversations with a running actor.
+    #[must_use]
+    pub fn live_conversations(&self) -> usize {
+        self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Subscribes to a conversation, starting its actor if needed. `just_created` makes a new
+    /// actor greet the visitor first.
+    #[must_use]
+    pub fn attach(&self, id: ConversationId, just_created: bool) -> Attachment {
+        let mut actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handle) = actors.get(&id).filter(|h| !h.mailbox.is_closed()) {
+            return Attachment { id, mailbox: handle.mailbox.clone(), live: handle.live.subscribe() };
+        }
+        let (mailbox, inbox) = mpsc::channel(MAILBOX);
+        let (live, receiver) = broadcast::channel(LIVE_BUFFER);
+        actors.insert(id, ActorHandle { mailbox: mailbox.clone(), live: live.clone() });
+        let actor = Actor { id, hub: self.clone(), live, state: None };
+        tokio::spawn(actor.run(inbox, just_created).instrument(info_span!("conversation", %id)));
+        Attachment { id, mailbox, live: receiver }
+    }
+
+    /// Removes an idle actor if nobody subscribed meanwhile; true when it may stop.
+    fn retire(&self, id: ConversationId, live: &broadcast::Sender<Arc<ChatMessage>>) -> bool {
+        let mut actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.receiver_count() > 0 {
+            return false;
+        }
+        actors.remove(&id);
+        true
+    }
+}
+
+struct Actor {
+    id: ConversationId,
+    hub: Hub,
+    live: broadcast::Sender<Arc<ChatMessage>>,
+    state: Option<ConversationState>,
+}
+
+impl Actor {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Command>, just_created: bool) {
+        if let Err(e) = self.load(just_created).await {
+            error!(error = %e, "cannot load conversation");
+        }
+        loop {
+            match tokio::time::timeout(IDLE_RETIRE, inbox.recv()).await {
+                Ok(Some(Command::Visitor { client_id, input, done })) => {
+                    let result = self.on_visitor(client_id, input).await;
+                    let _ = done.send(result);
+                }
+                Ok(None) => break,
+                Err(_idle) => {
+                    if inbox.is_empty() && self.hub.retire(self.id, &self.live) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn load(&mut self, just_created: bool) -> Result<(), StoreError> {
+        let record = self.hub.shared.store.conversation(self.id).await?.ok_or(StoreError::NotFound(self.id))?;
+        let script = &self.hub.shared.script;
+        let state = record
+            .state_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).map_err(|e| warn!(error = %e, "unreadable engine state")).ok())
+            .unwrap_or_else(|| ConversationState::new(record.locale.as_deref(), script));
+        self.state = Some(state);
+        if just_created && record.last_seq == Seq(0) {
+            self.run_engine(Event::Started, Utc::now()).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_visitor(&mut self, client_id: String, input: VisitorInput) -> Result<(), ProtocolError> {
+        let internal = |e: StoreError| {
+            error!(error = %e, "store failure");
+            ProtocolError::new(ErrorCode::Internal, "Your message could not be saved; please retry.")
+        };
+        if self.state.is_none() {
+            self.load(false).await.map_err(internal)?;
+        }
+        let script = Arc::clone(&self.hub.shared.script);
+        let state = self.state.as_ref().ok_or_else(|| internal(StoreError::NotFound(self.id)))?;
+        let text = match &input {
+            VisitorInput::Text(text) => text.clone(),
+            VisitorInput::Choice(value) => state.choice_label(value, &script).ok_or_else(|| {
+                ProtocolError::new(ErrorCode::UnknownChoice, format!("\"{value}\" is not an offered quick reply."))
+            })?,
+        };
+        let now = Utc::now();
+        let message = NewMessage {
+            from: Sender::Visitor,
+            text: text.clone(),
+            at: now,
+            client_id: Some(client_id),
+            reply_to: None,
+            extras: MessageExtras::default(),
+        };
+        let stored = match self.hub.shared.store.append_message(self.id, message).await {
+            Ok(stored) => stored,
+            Err(StoreError::DuplicateClientId) => return Ok(()), // a retry: stored and answered once
+            Err(e) => return Err(internal(e)),
+        };
+        let seq = stored.seq;
+        self.publish(stored);
+        let event = match input {
+            VisitorInput::Text(_) => Event::VisitorText { seq, text },
+            VisitorInput::Choice(value) => Event::VisitorChoice { seq, value },
+        };
+        self.run_engine(event, now).await.map_err(internal)
+    }
+
+    /// Steps the engine and carries out effects until none are left, then saves the state.
+    async fn run_engine(&mut self, first: Event, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.hub.shared);
+        let Some(state) = self.state.as_mut() else { return Err(StoreError::NotFound(self.id)) };
+        let mut pending: VecDeque<Effect> = engine::step(state, first, &shared.script, &shared.policy).into();
+        while let Some(effect) = pending.pop_front() {
+            match effect {
+                Effect::Say(reply) => {
+                    let stored = shared.store.append_message(self.id, new_message(reply, now)).await?;
+                    let _ = self.live.send(Arc::new(stored));
+                }
+                Effect::Search { query, lang, reply_to } => {
+                    let hits = search(&shared.kb, &query, &lang);
+                    let event = Event::SearchResults { reply_to, hits };
+                    pending.extend(engine::step(state, event, &shared.script, &shared.policy));
+                }
+                Effect::RequestHandoff { reason } => info!(%reason, "handoff requested"),
+            }
+        }
+        let json = serde_json::to_string(&state).unwrap_or_default();
+        shared.store.save_state(self.id, Some(&state.lang), &json).await
+    }
+
+    fn publish(&self, message: ChatMessage) {
+        // No subscribers is fine: the message is stored and will be replayed.
+        let _ = self.live.send(Arc::new(message));
+    }
+}
+
+fn new_message(reply: Reply, at: DateTime<Utc>) -> NewMessage {
+    NewMessage { from: reply.from, text: reply.text, at, client_id: None, reply_to: reply.reply_to, extras: reply.extras }
+}
+
+fn search(kb: &SharedKb, query: &str, lang: &str) -> Vec<crate::kb::KbHit> {
+    let Some(kb) = kb.load_full() else {
+        warn!("knowledge base not loaded yet");
+        return Vec::new();
+    };
+    kb.search(query, lang, SEARCH_LIMIT).unwrap_or_else(|e| {
+        error!(error = %e, "search failed");
+        Vec::new()
+    })
+}

@@ -1,0 +1,204 @@
+//! The conversation engine: a pure state machine, events in, effects out.
+//!
+//! It decides what the bot says and nothing else: no IO, no clock, no randomness. The
+//! conversation task feeds it events (a visitor message that has been stored, search
+//! results it asked for) and carries out the effects it returns (store and send a
+//! message, run a search, hand the chat to people). Its state is plain data, saved after
+//! every step so a restart continues the same conversation.
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AnswerPolicy;
+use crate::flows::BotScript;
+use crate::ids::Seq;
+use crate::kb::{DocKind, KbHit};
+use crate::protocol::{ArticleLink, MessageExtras, QuickReply, Sender, Source};
+
+/// Quick-reply value that asks for a human.
+pub const HANDOFF_VALUE: &str = "handoff";
+const RELATED_ARTICLES: usize = 3;
+
+/// Everything the engine remembers about one conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationState {
+    /// Language the bot answers in.
+    pub lang: String,
+    /// Quick replies of the bot's latest message, valid as `choice` values.
+    #[serde(default)]
+    pub offered: Vec<QuickReply>,
+    /// The visitor asked for a person.
+    #[serde(default)]
+    pub handoff_requested: bool,
+    /// Knowledge-base documents already shown, so agents know what was tried.
+    #[serde(default)]
+    pub shown: Vec<String>,
+}
+
+impl ConversationState {
+    /// State of a new conversation; `locale` is the widget's hint.
+    #[must_use]
+    pub fn new(locale: Option<&str>, script: &BotScript) -> Self {
+        let lang = locale
+            .map(|l| crate::kb::analysis::primary_subtag(l).to_ascii_lowercase())
+            .filter(|l| script.catalog.languages().contains(l))
+            .unwrap_or_else(|| "en".to_owned());
+        Self { lang, offered: Vec::new(), handoff_requested: false, shown: Vec::new() }
+    }
+
+    /// The label of a quick reply the bot offered, for echoing a `choice` as text.
+    #[must_use]
+    pub fn choice_label(&self, value: &str, script: &BotScript) -> Option<String> {
+        self.offered.iter().find(|q| q.value == value).map(|q| q.label.clone()).or_else(|| {
+            (value == HANDOFF_VALUE).then(|| script.catalog.text(&self.lang, "talk_to_person", &[]))
+        })
+    }
+}
+
+/// Something that happened to the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The conversation was just created.
+    Started,
+    /// A visitor message was stored with this seq.
+    VisitorText {
+        /// Its seq.
+        seq: Seq,
+        /// What they wrote.
+        text: String,
+    },
+    /// The visitor clicked a quick reply (already stored as a visitor message).
+    VisitorChoice {
+        /// Seq of the echoed message.
+        seq: Seq,
+        /// The quick reply's value.
+        value: String,
+    },
+    /// Results of an [`Effect::Search`].
+    SearchResults {
+        /// The visitor message searched for.
+        reply_to: Seq,
+        /// Best first.
+        hits: Vec<KbHit>,
+    },
+}
+
+/// A message the engine wants stored and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Bot or system.
+    pub from: Sender,
+    /// Plain text.
+    pub text: String,
+    /// The visitor message answered.
+    pub reply_to: Option<Seq>,
+    /// Source, quick replies, articles.
+    pub extras: MessageExtras,
+}
+
+/// What the conversation task must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Store the message, then send it to every subscriber.
+    Say(Reply),
+    /// Search the knowledge base and feed back [`Event::SearchResults`].
+    Search {
+        /// The question.
+        query: String,
+        /// Language to search.
+        lang: String,
+        /// The visitor message it answers.
+        reply_to: Seq,
+    },
+    /// Put the conversation in front of people.
+    RequestHandoff {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Runs one step. `script` and `policy` are the current content and thresholds.
+pub fn step(state: &mut ConversationState, event: Event, script: &BotScript, policy: &AnswerPolicy) -> Vec<Effect> {
+    match event {
+        Event::Started => vec![say(state, Sender::Bot, script.catalog.text(&state.lang, "welcome", &[]), None)],
+        Event::VisitorText { seq, text } => {
+            if let Some(intent) = script.smalltalk.classify(&text, &state.lang) {
+                let reply = script.catalog.text(&state.lang, &intent.reply, &[]);
+                return vec![say(state, Sender::Bot, reply, Some(seq))];
+            }
+            vec![Effect::Search { query: text, lang: state.lang.clone(), reply_to: seq }]
+        }
+        Event::VisitorChoice { seq, value } => {
+            if value == HANDOFF_VALUE {
+                return request_handoff(state, script, seq, "visitor asked for a person");
+            }
+            // A choice the engine offered but has no rule for is treated as typed text.
+            let text = state.choice_label(&value, script).unwrap_or(value);
+            vec![Effect::Search { query: text, lang: state.lang.clone(), reply_to: seq }]
+        }
+        Event::SearchResults { reply_to, hits } => answer(state, script, policy, reply_to, &hits),
+    }
+}
+
+fn say(state: &mut ConversationState, from: Sender, text: String, reply_to: Option<Seq>) -> Effect {
+    say_with(state, from, text, reply_to, MessageExtras::default())
+}
+
+fn say_with(
+    state: &mut ConversationState,
+    from: Sender,
+    text: String,
+    reply_to: Option<Seq>,
+    extras: MessageExtras,
+) -> Effect {
+    state.offered.clone_from(&extras.quick_replies);
+    Effect::Say(Reply { from, text, reply_to, extras })
+}
+
+fn talk_to_person(state: &ConversationState, script: &BotScript) -> QuickReply {
+    QuickReply { label: script.catalog.text(&state.lang, "talk_to_person", &[]), value: HANDOFF_VALUE.to_owned() }
+}
+
+fn request_handoff(state: &mut ConversationState, script: &BotScript, seq: Seq, reason: &str) -> Vec<Effect> {
+    if state.handoff_requested {
+        let text = script.catalog.text(&state.lang, "handoff_already", &[]);
+        return vec![say(state, Sender::System, text, Some(seq))];
+    }
+    state.handoff_requested = true;
+    let text = script.catalog.text(&state.lang, "handoff_requested", &[]);
+    vec![say(state, Sender::System, text, Some(seq)), Effect::RequestHandoff { reason: reason.to_owned() }]
+}
+
+fn answer(
+    state: &mut ConversationState,
+    script: &BotScript,
+    policy: &AnswerPolicy,
+    reply_to: Seq,
+    hits: &[KbHit],
+) -> Vec<Effect> {
+    if let Some(best) = hits.first().filter(|h| h.confidence >= policy.min_confidence) {
+        let source = Source {
+            kind: best.kind.as_str().to_owned(),
+            id: best.id.clone(),
+            lang: best.lang.clone(),
+            title: best.title.clone(),
+            url: best.url.clone(),
+            score: (best.confidence * 1000.0).round() / 1000.0,
+        };
+        state.shown.push(format!("{}:{}", best.kind.as_str(), best.id));
+        let extras = MessageExtras { source: Some(source), ..MessageExtras::default() };
+        return vec![say_with(state, Sender::Bot, best.answer.clone(), Some(reply_to), extras)];
+    }
+    let related: Vec<ArticleLink> = hits
+        .iter()
+        .filter(|h| h.kind == DocKind::Article && h.confidence >= policy.related_min_confidence)
+        .take(RELATED_ARTICLES)
+        .map(|h| ArticleLink { id: h.id.clone(), lang: h.lang.clone(), title: h.title.clone(), url: h.url.clone() })
+        .collect();
+    let key = if related.is_empty() { "fallback" } else { "fallback_with_articles" };
+    let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles: related };
+    let text = script.catalog.text(&state.lang, key, &[]);
+    vec![say_with(state, Sender::Bot, text, Some(reply_to), extras)]
+}

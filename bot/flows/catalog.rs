@@ -1,0 +1,117 @@
+//! Per-language catalogs of the bot's own phrases (`messages/<lang>.toml`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{FlowError, read_or_default, toml_error};
+
+/// Phrases every catalog must define, so no language ever shows a key instead of text.
+pub const REQUIRED_PHRASES: &[&str] = &[
+    "welcome",
+    "fallback",
+    "fallback_with_articles",
+    "talk_to_person",
+    "handoff_requested",
+    "handoff_already",
+];
+
+const BUILTIN: &[(&str, &str)] = &[("en", include_str!("../../flows/messages/en.toml"))];
+
+/// Names a catalog entry; a plain key string.
+pub type Phrase<'a> = &'a str;
+
+/// Bot phrases for every language, falling back to English.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    by_lang: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Catalog {
+    /// Loads `messages/*.toml` from the flows dir (plus embedded languages not present there).
+    ///
+    /// # Errors
+    /// Unparseable files and missing required phrases.
+    pub fn load(dir: &Path) -> Result<Self, Vec<FlowError>> {
+        let mut catalog = Self::default();
+        let mut errors = Vec::new();
+        let mut langs: Vec<String> = BUILTIN.iter().map(|(l, _)| (*l).to_owned()).collect();
+        if let Ok(entries) = std::fs::read_dir(dir.join("messages")) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    if let Some(stem) = path.file_stem() {
+                        langs.push(stem.to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
+        langs.sort();
+        langs.dedup();
+        for lang in langs {
+            let default = BUILTIN.iter().find(|(l, _)| *l == lang).map_or("", |(_, t)| *t);
+            let (path, text) = match read_or_default(dir, &format!("messages/{lang}.toml"), default) {
+                Ok(found) => found,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match toml::from_str::<BTreeMap<String, String>>(&text) {
+                Ok(phrases) => {
+                    for key in REQUIRED_PHRASES {
+                        if !phrases.contains_key(*key) {
+                            errors.push(FlowError {
+                                path: path.clone(),
+                                line: None,
+                                message: format!("missing required phrase {key:?}"),
+                            });
+                        }
+                    }
+                    catalog.by_lang.insert(lang, phrases);
+                }
+                Err(e) => errors.push(toml_error(&path, &text, &e)),
+            }
+        }
+        if errors.is_empty() { Ok(catalog) } else { Err(errors) }
+    }
+
+    /// Languages with a catalog.
+    #[must_use]
+    pub fn languages(&self) -> Vec<String> {
+        self.by_lang.keys().cloned().collect()
+    }
+
+    /// True when `key` exists in English (the fallback for every language).
+    #[must_use]
+    pub fn has(&self, key: &str) -> bool {
+        self.by_lang.get("en").is_some_and(|p| p.contains_key(key))
+    }
+
+    /// The phrase in `lang` (or its primary subtag, or English), placeholders filled.
+    #[must_use]
+    pub fn text(&self, lang: &str, key: Phrase<'_>, args: &[(&str, &str)]) -> String {
+        let primary = crate::kb::analysis::primary_subtag(lang);
+        let template = [lang, primary, "en"]
+            .iter()
+            .find_map(|l| self.by_lang.get(*l).and_then(|p| p.get(key)))
+            .map_or(key, String::as_str);
+        let mut text = template.to_owned();
+        for (name, value) in args {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn falls_back_to_english_and_fills_placeholders() {
+        let mut catalog = Catalog::default();
+        catalog.by_lang.insert("en".into(), BTreeMap::from([("hi".into(), "Hello {name}".into())]));
+        assert_eq!(catalog.text("pl", "hi", &[("name", "Ola")]), "Hello Ola");
+        assert_eq!(catalog.text("en", "missing", &[]), "missing");
+    }
+}

@@ -1,0 +1,322 @@
+//! Searching the knowledge base and scoring how confident an answer is.
+//!
+//! Tantivy's BM25 (title, FAQ phrasings and tags weighted above body text) proposes
+//! candidates. BM25 scores are not comparable across questions, so confidence is computed
+//! separately: the share of the question's informative terms (IDF-weighted) that the
+//! candidate covers, counting matches in strong fields fully and body matches partly.
+//! A question about something the knowledge base never mentions leaves its rarest terms
+//! uncovered and so scores low, whatever BM25 says.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::collector::TopDocs;
+
+use super::analysis::{self, AnalyzerKind};
+use super::content::{Article, FaqEntry, KbContent};
+use super::index::{self, Fields};
+use super::render;
+use super::KbError;
+
+const TITLE_BOOST: f32 = 3.0;
+const QUESTION_BOOST: f32 = 3.0;
+const TAGS_BOOST: f32 = 2.0;
+/// Weight of a question term found only in body text, relative to a strong-field match.
+const BODY_MATCH_WEIGHT: f32 = 0.55;
+/// How much of the ranking comes from confidence versus normalised BM25.
+const RANK_CONFIDENCE_SHARE: f32 = 0.6;
+const CANDIDATES: usize = 30;
+
+/// Whether a hit is an FAQ entry or an article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    /// An FAQ entry: its answer is the reply.
+    Faq,
+    /// An article: its summary is the reply, with a link.
+    Article,
+}
+
+impl DocKind {
+    /// Name used on the wire.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Faq => "faq",
+            Self::Article => "article",
+        }
+    }
+}
+
+/// A ranked search result with everything the bot needs to answer from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbHit {
+    /// FAQ or article.
+    pub kind: DocKind,
+    /// FAQ id or article slug.
+    pub id: String,
+    /// Document language.
+    pub lang: String,
+    /// Article title or FAQ question.
+    pub title: String,
+    /// Server-relative URL of the full text.
+    pub url: String,
+    /// Plain-text reply: FAQ answer, or article summary/first paragraph.
+    pub answer: String,
+    /// 0..1, see the module docs.
+    pub confidence: f32,
+    /// Raw BM25 score, for diagnostics.
+    pub bm25: f32,
+}
+
+/// Per-document data kept in memory for answering and confidence scoring.
+#[derive(Debug)]
+struct DocInfo {
+    kind: DocKind,
+    id: String,
+    lang: String,
+    title: String,
+    url: String,
+    answer: String,
+    strong_terms: HashSet<String>,
+    body_terms: HashSet<String>,
+}
+
+/// Document frequencies of one language, for IDF weights.
+#[derive(Debug, Default)]
+struct LangStats {
+    docs: u32,
+    doc_freq: HashMap<String, u32>,
+}
+
+impl LangStats {
+    fn idf(&self, term: &str) -> f32 {
+        let n = self.docs as f32;
+        let df = self.doc_freq.get(term).copied().unwrap_or(0) as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+}
+
+/// A loaded knowledge base, ready to search; immutable, swapped whole on reload.
+pub struct KnowledgeBase {
+    content: KbContent,
+    docs: HashMap<String, DocInfo>,
+    stats: HashMap<String, LangStats>,
+    fields: Fields,
+    reader: IndexReader,
+    index: Index,
+}
+
+impl std::fmt::Debug for KnowledgeBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeBase").field("docs", &self.docs.len()).finish_non_exhaustive()
+    }
+}
+
+impl KnowledgeBase {
+    /// Loads content and opens (or rebuilds) its on-disk index in `index_dir`.
+    /// Returns whether the index was rebuilt.
+    ///
+    /// # Errors
+    /// When the index cannot be built or opened.
+    pub fn open(content: KbContent, index_dir: &Path) -> Result<(Self, bool), KbError> {
+        let (index, fields, rebuilt) = index::open_or_build(&content, index_dir)?;
+        Ok((Self::assemble(content, index, fields)?, rebuilt))
+    }
+
+    /// Builds everything in memory, for tests and content checks.
+    ///
+    /// # Errors
+    /// When tantivy fails.
+    pub fn in_ram(content: KbContent) -> Result<Self, KbError> {
+        let (index, fields) = index::build_in_ram(&content)?;
+        Self::assemble(content, index, fields)
+    }
+
+    fn assemble(content: KbContent, index: Index, fields: Fields) -> Result<Self, KbError> {
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let mut analyzers: HashMap<AnalyzerKind, TextAnalyzer> = HashMap::new();
+        let mut docs = HashMap::new();
+        for a in &content.articles {
+            let analyzer = analyzers.entry(AnalyzerKind::for_lang(&a.lang)).or_insert_with_key(|k| k.build());
+            let strong = format!("{}\n{}", a.title, a.tags.join("\n"));
+            let body = format!("{}\n{}", a.summary.as_deref().unwrap_or_default(), a.body);
+            docs.insert(index::article_key(&a.lang, &a.slug), article_info(a, analyzer, &strong, &body));
+        }
+        for f in &content.faqs {
+            let analyzer = analyzers.entry(AnalyzerKind::for_lang(&f.lang)).or_insert_with_key(|k| k.build());
+            docs.insert(index::faq_key(&f.lang, &f.id), faq_info(f, analyzer));
+        }
+        let mut stats: HashMap<String, LangStats> = HashMap::new();
+        for doc in docs.values() {
+            let s = stats.entry(doc.lang.clone()).or_default();
+            s.docs += 1;
+            for term in doc.strong_terms.union(&doc.body_terms) {
+                *s.doc_freq.entry(term.clone()).or_default() += 1;
+            }
+        }
+        Ok(Self { content, docs, stats, fields, reader, index })
+    }
+
+    /// The content this was built from.
+    #[must_use]
+    pub fn content(&self) -> &KbContent {
+        &self.content
+    }
+
+    /// An article by language and slug.
+    #[must_use]
+    pub fn article(&self, lang: &str, slug: &str) -> Option<&Article> {
+        self.content.articles.iter().find(|a| a.lang == lang && a.slug == slug)
+    }
+
+    /// FAQ entries of a language, in file order.
+    #[must_use]
+    pub fn faqs(&self, lang: &str) -> Vec<&FaqEntry> {
+        self.content.faqs.iter().filter(|f| f.lang == lang).collect()
+    }
+
+    /// Articles of a language, sorted by title.
+    #[must_use]
+    pub fn articles(&self, lang: &str) -> Vec<&Article> {
+        let mut list: Vec<&Article> = self.content.articles.iter().filter(|a| a.lang == lang).collect();
+        list.sort_by(|a, b| a.title.cmp(&b.title));
+        list
+    }
+
+    /// Number of indexed documents (articles plus FAQ entries).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// True when there is nothing to search.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// The best documents of `lang` for a question, best first, at most `limit`.
+    ///
+    /// # Errors
+    /// When the index cannot be searched.
+    pub fn search(&self, question: &str, lang: &str, limit: usize) -> Result<Vec<KbHit>, KbError> {
+        let Some(stats) = self.stats.get(lang) else {
+            return Ok(Vec::new());
+        };
+        let kind = AnalyzerKind::for_lang(lang);
+        let mut analyzer = self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build());
+        let terms = analysis::terms(&mut analyzer, question);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher: Searcher = self.reader.searcher();
+        let query = self.build_query(&terms, lang);
+        let top = searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score())?;
+        let max_bm25 = top.first().map_or(1.0, |(s, _)| s.max(f32::EPSILON));
+        let weights: Vec<(String, f32)> = terms.iter().map(|t| (t.clone(), stats.idf(t))).collect();
+        let mut seen = HashSet::new();
+        let mut ranked: Vec<(f32, KbHit)> = Vec::new();
+        for (bm25, address) in top {
+            let stored: TantivyDocument = searcher.doc(address)?;
+            let Some(key) = stored.get_first(self.fields.key).and_then(|v| v.as_str().map(str::to_owned)) else {
+                continue;
+            };
+            if !seen.insert(key.clone()) {
+                continue; // another phrasing of an FAQ already ranked higher
+            }
+            let Some(doc) = self.docs.get(&key) else { continue };
+            let confidence = coverage(&weights, doc);
+            let rank = RANK_CONFIDENCE_SHARE * confidence + (1.0 - RANK_CONFIDENCE_SHARE) * (bm25 / max_bm25);
+            ranked.push((rank, hit(doc, confidence, bm25)));
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(ranked.into_iter().take(limit).map(|(_, h)| h).collect())
+    }
+
+    fn build_query(&self, terms: &[String], lang: &str) -> BooleanQuery {
+        let f = self.fields.for_lang(lang);
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in terms {
+            for (field, boost) in [(f.title, TITLE_BOOST), (f.question, QUESTION_BOOST), (f.tags, TAGS_BOOST), (f.body, 1.0)]
+            {
+                let q = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+            }
+        }
+        let lang_filter = TermQuery::new(Term::from_field_text(self.fields.lang, lang), IndexRecordOption::Basic);
+        BooleanQuery::new(vec![
+            (Occur::Must, Box::new(BooleanQuery::new(should)) as Box<dyn Query>),
+            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(lang_filter), 0.0))),
+        ])
+    }
+}
+
+/// IDF-weighted share of the question's terms that the document covers.
+fn coverage(weights: &[(String, f32)], doc: &DocInfo) -> f32 {
+    let total: f32 = weights.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let covered: f32 = weights
+        .iter()
+        .map(|(t, w)| {
+            if doc.strong_terms.contains(t) {
+                *w
+            } else if doc.body_terms.contains(t) {
+                w * BODY_MATCH_WEIGHT
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    (covered / total).clamp(0.0, 1.0)
+}
+
+fn hit(doc: &DocInfo, confidence: f32, bm25: f32) -> KbHit {
+    KbHit {
+        kind: doc.kind,
+        id: doc.id.clone(),
+        lang: doc.lang.clone(),
+        title: doc.title.clone(),
+        url: doc.url.clone(),
+        answer: doc.answer.clone(),
+        confidence,
+        bm25,
+    }
+}
+
+fn term_set(analyzer: &mut TextAnalyzer, text: &str) -> HashSet<String> {
+    analysis::terms(analyzer, text).into_iter().collect()
+}
+
+fn article_info(a: &Article, analyzer: &mut TextAnalyzer, strong: &str, body: &str) -> DocInfo {
+    let answer = a.summary.clone().unwrap_or_else(|| render::first_paragraph(&a.body));
+    DocInfo {
+        kind: DocKind::Article,
+        id: a.slug.clone(),
+        lang: a.lang.clone(),
+        title: a.title.clone(),
+        url: format!("/kb/{}/{}", a.lang, a.slug),
+        answer,
+        strong_terms: term_set(analyzer, strong),
+        body_terms: term_set(analyzer, body),
+    }
+}
+
+fn faq_info(f: &FaqEntry, analyzer: &mut TextAnalyzer) -> DocInfo {
+    let phrasings = std::iter::once(f.question.as_str()).chain(f.also.iter().map(String::as_str)).collect::<Vec<_>>();
+    DocInfo {
+        kind: DocKind::Faq,
+        id: f.id.clone(),
+        lang: f.lang.clone(),
+        title: f.question.clone(),
+        url: format!("/kb/{}/faq#{}", f.lang, f.id),
+        answer: render::markdown_to_plain(&f.answer),
+        strong_terms: term_set(analyzer, &phrasings.join("\n")),
+        body_terms: term_set(analyzer, &f.answer),
+    }
+}

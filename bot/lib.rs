@@ -1,0 +1,23 @@
+//! supportbot: a support chatbot with knowledge-base answers and human handoff.
+//!
+//! Crate map (see `ARCHITECTURE.md` for the invariants):
+//!
+//! - [`protocol`]: the visitor WebSocket wire format and its error codes.
+//! - [`engine`]: the pure conversation state machine (events in, effects out).
+//! - [`kb`]: knowledge-base content, tantivy index, search and confidence, article pages.
+//! - [`flows`]: small-talk intents and the bot's message catalogs (data in `flows/`).
+//! - [`conversations`]: one actor task per live conversation, running the engine.
+//! - [`store`]: durable conversations and messages (SQLite through sqlx).
+//! - [`server`]: axum routes, the visitor socket, static widget files.
+//! - [`config`], [`ids`], [`token`]: configuration, typed ids, visitor tokens.
+
+pub mod config;
+pub mod conversations;
+pub mod engine;
+pub mod flows;
+pub mod ids;
+pub mod kb;
+pub mod protocol;
+pub mod server;
+pub mod store;
+pub mod token;

@@ -1,0 +1,75 @@
+//! The `supportbot` binary: `serve` (default) runs the chat server.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use supportbot::config::{Config, ServeArgs};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "supportbot", version, about = "Support chatbot with knowledge-base answers and human handoff")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the chat server (the default).
+    Serve,
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("SUPPORTBOT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::resolve(&cli.serve)?;
+    init_logging(config.log_json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = supportbot::server::start(config).await.context("cannot start supportbot")?;
+    let shutdown = server.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    server.task.await.context("server task failed")?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,444 @@
+//! The visitor WebSocket protocol, version 1 (`docs/protocol.md`): JSON frames in and out.
+//!
+//! Decoding is strict about what it needs and lenient about extra fields, and every way a
+//! frame can be wrong maps to one stable [`ErrorCode`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{ConversationId, Seq};
+
+/// Stable error codes sent in `error` frames; the widget and tests match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not a JSON object.
+    BadJson,
+    /// The object has no string `type`.
+    MissingType,
+    /// A `type` this protocol version does not know.
+    UnknownType,
+    /// A known type with missing or wrongly typed fields.
+    InvalidMessage,
+    /// Binary frames are not part of the protocol.
+    BinaryNotSupported,
+    /// The frame is larger than the configured frame limit.
+    FrameTooLarge,
+    /// The message text is larger than the configured text limit.
+    TextTooLong,
+    /// The message text is empty after trimming.
+    EmptyText,
+    /// Something other than `hello` came first.
+    HelloRequired,
+    /// A second `hello` on one connection.
+    AlreadyGreeted,
+    /// The hello token is malformed or unknown; a fresh conversation follows.
+    InvalidToken,
+    /// A `choice` whose value the bot never offered.
+    UnknownChoice,
+    /// Too many frames in a short time.
+    RateLimited,
+    /// The server failed to store or process; the client may retry with the same `client_id`.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadJson => "bad_json",
+            Self::MissingType => "missing_type",
+            Self::UnknownType => "unknown_type",
+            Self::InvalidMessage => "invalid_message",
+            Self::BinaryNotSupported => "binary_not_supported",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::TextTooLong => "text_too_long",
+            Self::EmptyText => "empty_text",
+            Self::HelloRequired => "hello_required",
+            Self::AlreadyGreeted => "already_greeted",
+            Self::InvalidToken => "invalid_token",
+            Self::UnknownChoice => "unknown_choice",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// A decoding or validation failure, ready to be sent as an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtocolError {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation naming the field or limit at fault.
+    pub message: String,
+    /// The `client_id` of the frame at fault, when it had one.
+    pub client_id: Option<String>,
+}
+
+impl ProtocolError {
+    /// An error not tied to a specific client message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), client_id: None }
+    }
+
+    /// Attaches the offending frame's `client_id`.
+    #[must_use]
+    pub fn for_client_id(mut self, client_id: Option<String>) -> Self {
+        self.client_id = client_id;
+        self
+    }
+}
+
+/// `hello`: opens or resumes a conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Hello {
+    /// Resume token from an earlier `welcome`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Highest seq the client already has.
+    #[serde(default)]
+    pub last_seq: Option<i64>,
+    /// Browser or page locale (BCP 47), a language hint.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// The page the widget is on.
+    #[serde(default)]
+    pub page_url: Option<String>,
+}
+
+/// `message`: something the visitor typed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VisitorMessage {
+    /// Client-chosen id that makes retries idempotent.
+    pub client_id: String,
+    /// The text as typed.
+    pub text: String,
+}
+
+/// `choice`: the visitor clicked a quick reply.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Choice {
+    /// Client-chosen id that makes retries idempotent.
+    pub client_id: String,
+    /// The quick reply's `value`.
+    pub value: String,
+}
+
+/// Every frame a visitor may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    /// See [`Hello`].
+    Hello(Hello),
+    /// See [`VisitorMessage`].
+    Message(VisitorMessage),
+    /// See [`Choice`].
+    Choice(Choice),
+    /// The visitor is typing.
+    Typing,
+}
+
+/// Limits applied while decoding, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted text frame in bytes.
+    pub max_frame_bytes: usize,
+    /// Largest accepted visitor text in bytes.
+    pub max_text_bytes: usize,
+}
+
+const MAX_CLIENT_ID_LEN: usize = 64;
+
+impl ClientFrame {
+    /// Decodes and validates one text frame.
+    ///
+    /// # Errors
+    /// A [`ProtocolError`] with the specific code for whatever is wrong with the frame.
+    pub fn decode(frame: &str, limits: Limits) -> Result<Self, ProtocolError> {
+        if frame.len() > limits.max_frame_bytes {
+            return Err(ProtocolError::new(
+                ErrorCode::FrameTooLarge,
+                format!("Frame is {} bytes; the limit is {}.", frame.len(), limits.max_frame_bytes),
+            ));
+        }
+        let value: Value = serde_json::from_str(frame)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("Frame is not valid JSON: {e}.")))?;
+        let Value::Object(map) = &value else {
+            return Err(ProtocolError::new(ErrorCode::BadJson, "Frame must be a JSON object."));
+        };
+        let client_id = map.get("client_id").and_then(Value::as_str).map(str::to_owned);
+        let Some(kind) = map.get("type").and_then(Value::as_str) else {
+            return Err(ProtocolError::new(ErrorCode::MissingType, "Frame has no string field \"type\".")
+                .for_client_id(client_id));
+        };
+        let decoded = match kind {
+            "hello" => parse_fields(kind, value.clone()).map(Self::Hello),
+            "message" => parse_fields(kind, value.clone()).map(Self::Message),
+            "choice" => parse_fields(kind, value.clone()).map(Self::Choice),
+            "typing" => Ok(Self::Typing),
+            other => Err(ProtocolError::new(
+                ErrorCode::UnknownType,
+                format!("Unknown message type \"{}\".", truncate(other, 40)),
+            )),
+        };
+        decoded.and_then(|frame| frame.validate(limits)).map_err(|e| e.for_client_id(client_id))
+    }
+
+    fn validate(self, limits: Limits) -> Result<Self, ProtocolError> {
+        match &self {
+            Self::Message(m) => {
+                validate_client_id(&m.client_id)?;
+                if m.text.len() > limits.max_text_bytes {
+                    return Err(ProtocolError::new(
+                        ErrorCode::TextTooLong,
+                        format!("Message text is {} bytes; the limit is {}.", m.text.len(), limits.max_text_bytes),
+                    ));
+                }
+                if m.text.trim().is_empty() {
+                    return Err(ProtocolError::new(ErrorCode::EmptyText, "Message text is empty."));
+                }
+            }
+            Self::Choice(c) => {
+                validate_client_id(&c.client_id)?;
+                if c.value.is_empty() || c.value.len() > 200 {
+                    return Err(ProtocolError::new(ErrorCode::InvalidMessage, "Field \"value\" must be 1–200 bytes."));
+                }
+            }
+            Self::Hello(h) => {
+                if h.last_seq.is_some_and(|s| s < 0) {
+                    return Err(ProtocolError::new(ErrorCode::InvalidMessage, "Field \"last_seq\" must be ≥ 0."));
+                }
+            }
+            Self::Typing => {}
+        }
+        Ok(self)
+    }
+}
+
+fn validate_client_id(client_id: &str) -> Result<(), ProtocolError> {
+    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidMessage,
+            format!("Field \"client_id\" must be 1–{MAX_CLIENT_ID_LEN} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_fields<T: serde::de::DeserializeOwned>(kind: &str, value: Value) -> Result<T, ProtocolError> {
+    serde_json::from_value(value).map_err(|e| {
+        ProtocolError::new(ErrorCode::InvalidMessage, format!("Invalid \"{kind}\" message: {e}."))
+    })
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    /// The website visitor.
+    Visitor,
+    /// The bot.
+    Bot,
+    /// A human agent.
+    Agent,
+    /// The system (handoff notices and similar).
+    System,
+}
+
+impl Sender {
+    /// Name used in storage and on the wire.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Visitor => "visitor",
+            Self::Bot => "bot",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+
+    /// Parses the stored name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "visitor" => Self::Visitor,
+            "bot" => Self::Bot,
+            "agent" => Self::Agent,
+            "system" => Self::System,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a knowledge-base answer came from, so the visitor (and tests) can check it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// `faq` or `article`.
+    pub kind: String,
+    /// FAQ id or article slug.
+    pub id: String,
+    /// Language of the answering document.
+    pub lang: String,
+    /// Article title or FAQ question.
+    pub title: String,
+    /// Server-relative URL of the full text.
+    pub url: String,
+    /// Answer confidence in 0..1.
+    pub score: f32,
+}
+
+/// A button the widget shows under a bot message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuickReply {
+    /// Text on the button (and of the echoed visitor message).
+    pub label: String,
+    /// Machine value sent back in `choice`.
+    pub value: String,
+}
+
+/// A link to a knowledge-base article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleLink {
+    /// Article slug.
+    pub id: String,
+    /// Article language.
+    pub lang: String,
+    /// Article title.
+    pub title: String,
+    /// Server-relative URL.
+    pub url: String,
+}
+
+/// Optional parts of a message beyond its text, stored alongside it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageExtras {
+    /// Knowledge-base origin of a bot answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Quick-reply buttons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<QuickReply>,
+    /// Related articles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub articles: Vec<ArticleLink>,
+}
+
+impl MessageExtras {
+    /// True when nothing beyond the text is attached.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.source.is_none() && self.quick_replies.is_empty() && self.articles.is_empty()
+    }
+}
+
+/// A stored conversation message as sent to clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Position in the conversation.
+    pub seq: Seq,
+    /// Author.
+    pub from: Sender,
+    /// Plain text.
+    pub text: String,
+    /// RFC 3339 timestamp with milliseconds, UTC.
+    pub at: String,
+    /// Echo of the visitor's `client_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The visitor message this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Seq>,
+    /// Source, quick replies, articles.
+    #[serde(flatten)]
+    pub extras: MessageExtras,
+}
+
+/// Every frame the server sends to a visitor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to `hello`.
+    Welcome {
+        /// The conversation token to keep.
+        token: String,
+        /// Public id of the conversation.
+        conversation_id: ConversationId,
+        /// Whether the hello's token was accepted.
+        resumed: bool,
+        /// Highest stored seq right now.
+        last_seq: Seq,
+    },
+    /// A conversation message.
+    Message(ChatMessage),
+    /// A rejected frame or a failure.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Explanation.
+        message: String,
+        /// The offending frame's `client_id`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+}
+
+impl From<ProtocolError> for ServerFrame {
+    fn from(e: ProtocolError) -> Self {
+        Self::Error { code: e.code, message: e.message, client_id: e.client_id }
+    }
+}
+
+impl ServerFrame {
+    /// Serializes the frame; serialization of these types cannot fail.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal","message":"encoding failed: {e}"}}"#)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { max_frame_bytes: 1024, max_text_bytes: 64 };
+
+    fn code(frame: &str) -> ErrorCode {
+        ClientFrame::decode(frame, LIMITS).expect_err("should fail").code
+    }
+
+    #[test]
+    fn decodes_known_frames() {
+        let hello = ClientFrame::decode(r#"{"type":"hello","token":"x","last_seq":3,"extra":1}"#, LIMITS);
+        assert!(matches!(hello, Ok(ClientFrame::Hello(h)) if h.last_seq == Some(3)));
+        let msg = ClientFrame::decode(r#"{"type":"message","client_id":"a","text":"hi"}"#, LIMITS);
+        assert!(matches!(msg, Ok(ClientFrame::Message(m)) if m.text == "hi"));
+    }
+
+    #[test]
+    fn each_bad_frame_has_its_code() {
+        assert_eq!(code("{nope"), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"text":"x"}"#), ErrorCode::MissingType);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"message","text":"x"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"message","client_id":"a","text":5}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"message","client_id":"a","text":"   "}"#), ErrorCode::EmptyText);
+        let long = format!(r#"{{"type":"message","client_id":"a","text":"{}"}}"#, "x".repeat(65));
+        assert_eq!(code(&long), ErrorCode::TextTooLong);
+        assert_eq!(code(&" ".repeat(2000)), ErrorCode::FrameTooLarge);
+    }
+
+    #[test]
+    fn errors_carry_the_client_id() {
+        let err = ClientFrame::decode(r#"{"type":"message","client_id":"c7","text":""}"#, LIMITS)
+            .expect_err("empty text");
+        assert_eq!(err.client_id.as_deref(), Some("c7"));
+    }
+}

@@ -1,0 +1,142 @@
+//! The HTTP edge: routes, the visitor WebSocket, static widget files and KB pages.
+//!
+//! Holds no business rules: sockets decode frames and forward them to the conversation's
+//! actor; pages render what the knowledge base holds.
+
+mod pages;
+mod visitor_ws;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::conversations::Hub;
+use crate::flows::{BotScript, FlowError};
+use crate::kb::{KbContent, KnowledgeBase, SharedKb};
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// Shared state of every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Live conversations.
+    pub hub: Hub,
+    /// The knowledge base serving answers.
+    pub kb: SharedKb,
+    /// Resolved configuration.
+    pub config: Arc<Config>,
+    /// Fires on shutdown so long-lived sockets close cleanly.
+    pub shutdown: CancellationToken,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// IO error.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The flows directory is invalid.
+    #[error("invalid flows:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Flows(Vec<FlowError>),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// IO error.
+        source: std::io::Error,
+    },
+}
+
+/// All routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::demo_page))
+        .route("/healthz", get(pages::healthz))
+        .route("/ws", get(visitor_ws::upgrade))
+        .route("/widget.js", get(pages::widget_script))
+        .route("/widget/{*file}", get(pages::widget_file))
+        .route("/kb/{lang}/", get(pages::kb_index))
+        .route("/kb/{lang}/{slug}", get(pages::kb_article))
+        .with_state(state)
+}
+
+/// A started server: where it listens, and how to stop it.
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Cancel to shut down gracefully.
+    pub shutdown: CancellationToken,
+    /// Resolves when the server has stopped.
+    pub task: tokio::task::JoinHandle<()>,
+    /// The knowledge base (tests wait on it).
+    pub kb: SharedKb,
+}
+
+/// Opens the store, binds the listener, starts loading the knowledge base in the
+/// background, and serves until `shutdown` fires.
+///
+/// # Errors
+/// When the data dir, database, flows or listen address are unusable.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let script = BotScript::load(&config.flows_dir).map_err(StartError::Flows)?;
+    let store = SqliteStore::open(&config.data_dir.join("supportbot.db")).await?;
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let kb: SharedKb = Arc::new(ArcSwapOption::empty());
+    spawn_kb_load(Arc::clone(&kb), config.kb_dir.clone(), config.data_dir.join("index"));
+    let shutdown = CancellationToken::new();
+    let store_for_close = store.clone();
+    let hub = Hub::new(Arc::new(store) as Arc<dyn Store>, Arc::clone(&kb), Arc::new(script), config.answers);
+    let state = AppState { hub, kb: Arc::clone(&kb), config: Arc::new(config), shutdown: shutdown.clone() };
+    let router = app(state);
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            error!(error = %e, "server error");
+        }
+        store_for_close.close().await;
+    });
+    info!(%addr, "supportbot listening on http://{addr}/");
+    Ok(RunningServer { addr, shutdown, task, kb })
+}
+
+fn spawn_kb_load(kb: SharedKb, kb_dir: std::path::PathBuf, index_dir: std::path::PathBuf) {
+    tokio::task::spawn_blocking(move || match load_kb(&kb_dir, &index_dir) {
+        Ok(loaded) => kb.store(Some(Arc::new(loaded))),
+        Err(e) => error!(error = %e, kb_dir = %kb_dir.display(), "knowledge base failed to load"),
+    });
+}
+
+fn load_kb(kb_dir: &Path, index_dir: &Path) -> Result<KnowledgeBase, Box<dyn std::error::Error + Send + Sync>> {
+    let started = std::time::Instant::now();
+    let content = KbContent::load(kb_dir)?;
+    for problem in &content.errors {
+        warn!(%problem, "knowledge-base file left out");
+    }
+    let (articles, faqs) = (content.articles.len(), content.faqs.len());
+    let (kb, rebuilt) = KnowledgeBase::open(content, index_dir)?;
+    info!(articles, faqs, rebuilt, elapsed_ms = started.elapsed().as_millis(), "knowledge base loaded");
+    Ok(kb)
+}

@@ -1,0 +1,265 @@
+//! SQLite backend: one file in the data dir, WAL mode, full fsync on commit.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+use super::{ConversationRecord, NewConversation, NewMessage, Store, StoreError};
+use crate::ids::{ConversationId, Seq};
+use crate::protocol::{ChatMessage, MessageExtras, Sender};
+
+/// The embedded store used by default.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn query_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Formats a timestamp the way the wire protocol shows it.
+#[must_use]
+pub fn format_at(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies pending migrations.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or a migration fails.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let display = path.display().to_string();
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| StoreError::Open { path: display.clone(), source })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path: display, source })?;
+        sqlx::migrate!("bot/store/migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreError> {
+    let id: String = row.get("id");
+    let id = Uuid::parse_str(&id)
+        .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("id {id:?}: {e}") })?;
+    Ok(ConversationRecord {
+        id: ConversationId(id),
+        created_at: from_millis(row.get("created_at")),
+        locale: row.get("locale"),
+        page_url: row.get("page_url"),
+        lang: row.get("lang"),
+        state_json: row.get("state_json"),
+        last_seq: Seq(row.get("last_seq")),
+    })
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
+    let sender: String = row.get("sender");
+    let from = Sender::parse(&sender)
+        .ok_or_else(|| StoreError::Corrupt { table: "messages", reason: format!("sender {sender:?}") })?;
+    let extras_json: Option<String> = row.get("extras_json");
+    let extras = match extras_json {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt { table: "messages", reason: format!("extras_json: {e}") })?,
+        None => MessageExtras::default(),
+    };
+    Ok(ChatMessage {
+        seq: Seq(row.get("seq")),
+        from,
+        text: row.get("text"),
+        at: format_at(from_millis(row.get("at"))),
+        client_id: row.get("client_id"),
+        reply_to: row.get::<Option<i64>, _>("reply_to").map(Seq),
+        extras,
+    })
+}
+
+const CONVERSATION_COLUMNS: &str = "id, created_at, locale, page_url, lang, state_json, last_seq";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_conversation(&self, new: NewConversation) -> Result<ConversationRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO conversations (id, token_hash, created_at, updated_at, locale, page_url) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new.id.0.to_string())
+        .bind(&new.token_hash)
+        .bind(to_millis(new.at))
+        .bind(to_millis(new.at))
+        .bind(&new.locale)
+        .bind(&new.page_url)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("create conversation"))?;
+        Ok(ConversationRecord {
+            id: new.id,
+            created_at: from_millis(to_millis(new.at)),
+            locale: new.locale,
+            page_url: new.page_url,
+            lang: None,
+            state_json: None,
+            last_seq: Seq(0),
+        })
+    }
+
+    async fn conversation_by_token_hash(&self, token_hash: &str) -> Result<Option<ConversationRecord>, StoreError> {
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE token_hash = ?");
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("find conversation by token"))?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.0.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("load conversation"))?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    async fn append_message(&self, id: ConversationId, msg: NewMessage) -> Result<ChatMessage, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("begin append"))?;
+        let seq: Option<i64> = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? RETURNING last_seq",
+        )
+        .bind(to_millis(msg.at))
+        .bind(id.0.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query_err("assign seq"))?;
+        let seq = seq.ok_or(StoreError::NotFound(id))?;
+        let extras_json = if msg.extras.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&msg.extras).map_err(|e| StoreError::Corrupt {
+                table: "messages",
+                reason: format!("extras not serializable: {e}"),
+            })?)
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO messages (conversation_id, seq, sender, text, at, client_id, reply_to, extras_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.0.to_string())
+        .bind(seq)
+        .bind(msg.from.as_str())
+        .bind(&msg.text)
+        .bind(to_millis(msg.at))
+        .bind(&msg.client_id)
+        .bind(msg.reply_to.map(|s| s.0))
+        .bind(&extras_json)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            let duplicate = e.as_database_error().is_some_and(|d| d.is_unique_violation());
+            // Dropping the transaction rolls back the seq increment.
+            return Err(if duplicate { StoreError::DuplicateClientId } else { query_err("insert message")(e) });
+        }
+        tx.commit().await.map_err(query_err("commit append"))?;
+        Ok(ChatMessage {
+            seq: Seq(seq),
+            from: msg.from,
+            text: msg.text,
+            at: format_at(from_millis(to_millis(msg.at))),
+            client_id: msg.client_id,
+            reply_to: msg.reply_to,
+            extras: msg.extras,
+        })
+    }
+
+    async fn messages_after(&self, id: ConversationId, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, sender, text, at, client_id, reply_to, extras_json FROM messages \
+             WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(id.0.to_string())
+        .bind(after.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("read messages"))?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE conversations SET state_json = ?, lang = COALESCE(?, lang) WHERE id = ?")
+            .bind(state_json)
+            .bind(lang)
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("save state"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            from: Sender::Visitor,
+            text: text.into(),
+            at: Utc::now(),
+            client_id: client_id.map(Into::into),
+            reply_to: None,
+            extras: MessageExtras::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn seqs_are_dense_and_client_ids_unique() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.expect("open");
+        let id = ConversationId::new_random();
+        let new = NewConversation { id, token_hash: "h".into(), at: Utc::now(), locale: None, page_url: None };
+        store.create_conversation(new).await.expect("create");
+        assert_eq!(store.append_message(id, msg("a", Some("c1"))).await.expect("a").seq, Seq(1));
+        assert!(matches!(
+            store.append_message(id, msg("a again", Some("c1"))).await,
+            Err(StoreError::DuplicateClientId)
+        ));
+        assert_eq!(store.append_message(id, msg("b", None)).await.expect("b").seq, Seq(2));
+        let after = store.messages_after(id, Seq(1), 100).await.expect("read");
+        assert_eq!(after.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["b"]);
+        let found = store.conversation_by_token_hash("h").await.expect("find").expect("exists");
+        assert_eq!(found.last_seq, Seq(2));
+    }
+}
