@@ -178,10 +178,7 @@ impl Config {
             },
             answers: AnswerPolicy {
                 min_confidence: file.answers.min_confidence.unwrap_or(d.answers.min_confidence),
-                related_min_confidence: file
-                    .answers
-                    .related_min_confidence
-                    .unwrap_or(d.answers.related_min_confidence),
+                related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),
             },
         };
         config.validate()?;

@@ -239,7 +239,14 @@ impl Actor {
 }
 
 fn new_message(reply: Reply, at: DateTime<Utc>) -> NewMessage {
-    NewMessage { from: reply.from, text: reply.text, at, client_id: None, reply_to: reply.reply_to, extras: reply.extras }
+    NewMessage {
+        from: reply.from,
+        text: reply.text,
+        at,
+        client_id: None,
+        reply_to: reply.reply_to,
+        extras: reply.extras,
+    }
 }
 
 fn search(kb: &SharedKb, query: &str, lang: &str) -> Vec<crate::kb::KbHit> {

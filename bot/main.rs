@@ -1,5 +1,7 @@
 //! The `supportbot` binary: `serve` (default) runs the chat server.
 
+use std::io::IsTerminal as _;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use supportbot::config::{Config, ServeArgs};
@@ -23,7 +25,10 @@ enum Command {
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("SUPPORTBOT_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

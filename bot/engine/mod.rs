@@ -51,9 +51,11 @@ impl ConversationState {
     /// The label of a quick reply the bot offered, for echoing a `choice` as text.
     #[must_use]
     pub fn choice_label(&self, value: &str, script: &BotScript) -> Option<String> {
-        self.offered.iter().find(|q| q.value == value).map(|q| q.label.clone()).or_else(|| {
-            (value == HANDOFF_VALUE).then(|| script.catalog.text(&self.lang, "talk_to_person", &[]))
-        })
+        self.offered
+            .iter()
+            .find(|q| q.value == value)
+            .map(|q| q.label.clone())
+            .or_else(|| (value == HANDOFF_VALUE).then(|| script.catalog.text(&self.lang, "talk_to_person", &[])))
     }
 }
 

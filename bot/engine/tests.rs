@@ -48,10 +48,7 @@ fn greeting_is_small_talk_question_is_searched() {
     let out = chat.step(Event::VisitorText { seq: Seq(2), text: "Hi there!".into() });
     assert_eq!(said(&out), [(Sender::Bot, "Hello! How can I help you today?".to_owned())]);
     let out = chat.step(Event::VisitorText { seq: Seq(4), text: "hi, where is my parcel".into() });
-    assert_eq!(
-        out,
-        [Effect::Search { query: "hi, where is my parcel".into(), lang: "en".into(), reply_to: Seq(4) }]
-    );
+    assert_eq!(out, [Effect::Search { query: "hi, where is my parcel".into(), lang: "en".into(), reply_to: Seq(4) }]);
 }
 
 #[test]

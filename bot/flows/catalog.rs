@@ -6,14 +6,8 @@ use std::path::Path;
 use super::{FlowError, read_or_default, toml_error};
 
 /// Phrases every catalog must define, so no language ever shows a key instead of text.
-pub const REQUIRED_PHRASES: &[&str] = &[
-    "welcome",
-    "fallback",
-    "fallback_with_articles",
-    "talk_to_person",
-    "handoff_requested",
-    "handoff_already",
-];
+pub const REQUIRED_PHRASES: &[&str] =
+    &["welcome", "fallback", "fallback_with_articles", "talk_to_person", "handoff_requested", "handoff_already"];
 
 const BUILTIN: &[(&str, &str)] = &[("en", include_str!("../../flows/messages/en.toml"))];
 

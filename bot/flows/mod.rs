@@ -37,7 +37,9 @@ pub(crate) fn read_or_default(dir: &Path, rel: &str, default: &'static str) -> R
     let path = dir.join(rel);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok((path, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((PathBuf::from(format!("<built-in {rel}>")), default.to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((PathBuf::from(format!("<built-in {rel}>")), default.to_owned()))
+        }
         Err(e) => Err(FlowError { path, line: None, message: format!("cannot read: {e}") }),
     }
 }

@@ -82,7 +82,10 @@ impl SmalltalkRules {
             .map(|i| FlowError {
                 path: FILE.into(),
                 line: None,
-                message: format!("intent {:?} replies with {:?}, which messages/en.toml does not define", i.id, i.reply),
+                message: format!(
+                    "intent {:?} replies with {:?}, which messages/en.toml does not define",
+                    i.id, i.reply
+                ),
             })
             .collect()
     }

@@ -5,8 +5,8 @@
 //! with the same analyzer as the documents they are matched against.
 
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-    TextAnalyzer, TokenStream, TokenizerManager,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    TokenStream, TokenizerManager,
 };
 
 /// A family of languages that share one analyzer and one set of index fields.
@@ -53,7 +53,8 @@ impl AnalyzerKind {
     /// Builds the analyzer.
     #[must_use]
     pub fn build(self) -> TextAnalyzer {
-        let base = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(40)).filter(LowerCaser);
+        let base =
+            TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(40)).filter(LowerCaser);
         match self {
             Self::English => base
                 .filter(AsciiFoldingFilter)

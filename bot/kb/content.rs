@@ -125,7 +125,8 @@ pub fn is_valid_id(id: &str) -> bool {
 #[must_use]
 pub fn is_valid_lang(lang: &str) -> bool {
     let mut parts = lang.split('-');
-    let primary_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
+    let primary_ok =
+        parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
     primary_ok && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 

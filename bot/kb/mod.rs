@@ -4,6 +4,7 @@
 //! ranked hits with a confidence; the engine decides what to say.
 
 pub mod analysis;
+pub mod answer_tests;
 pub mod content;
 pub mod index;
 pub mod render;

@@ -42,10 +42,10 @@ pub fn markdown_to_plain(markdown: &str) -> String {
                     }
                 }
             }
-            Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::CodeBlock | TagEnd::BlockQuote(_)) => {
-                if list_depth == 0 {
-                    out.push_str("\n\n");
-                }
+            Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::CodeBlock | TagEnd::BlockQuote(_))
+                if list_depth == 0 =>
+            {
+                out.push_str("\n\n");
             }
             Event::End(TagEnd::TableRow | TagEnd::TableHead) => out.push('\n'),
             Event::End(TagEnd::TableCell) => out.push_str(" | "),

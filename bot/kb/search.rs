@@ -10,17 +10,17 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
-use tantivy::collector::TopDocs;
 
+use super::KbError;
 use super::analysis::{self, AnalyzerKind};
 use super::content::{Article, FaqEntry, KbContent};
 use super::index::{self, Fields};
 use super::render;
-use super::KbError;
 
 const TITLE_BOOST: f32 = 3.0;
 const QUESTION_BOOST: f32 = 3.0;
@@ -241,7 +241,8 @@ impl KnowledgeBase {
         let f = self.fields.for_lang(lang);
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in terms {
-            for (field, boost) in [(f.title, TITLE_BOOST), (f.question, QUESTION_BOOST), (f.tags, TAGS_BOOST), (f.body, 1.0)]
+            for (field, boost) in
+                [(f.title, TITLE_BOOST), (f.question, QUESTION_BOOST), (f.tags, TAGS_BOOST), (f.body, 1.0)]
             {
                 let q = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
                 should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));

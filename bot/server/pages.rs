@@ -61,8 +61,7 @@ pub async fn widget_file(Path(file): Path<String>) -> Response {
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>No such help article.</p>"))
-        .into_response()
+    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>No such help article.</p>")).into_response()
 }
 
 /// `/kb/<lang>/`: list of articles.

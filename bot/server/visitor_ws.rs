@@ -13,7 +13,7 @@ use chrono::Utc;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
-use tracing::{debug, error, info_span, Instrument};
+use tracing::{Instrument, debug, error, info_span};
 
 use super::AppState;
 use crate::conversations::{Attachment, VisitorInput};
@@ -178,7 +178,10 @@ impl Connection {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
-                let e = ProtocolError::new(ErrorCode::BinaryNotSupported, "Binary frames are not supported; send JSON text.");
+                let e = ProtocolError::new(
+                    ErrorCode::BinaryNotSupported,
+                    "Binary frames are not supported; send JSON text.",
+                );
                 return self.send_error(e).await;
             }
             Message::Close(_) => return Err(Gone),
@@ -216,12 +219,17 @@ impl Connection {
 
     async fn on_hello(&mut self, hello: Hello) -> Result<(), Gone> {
         if self.attached.is_some() {
-            return self.send_error(ProtocolError::new(ErrorCode::AlreadyGreeted, "This connection already said hello.")).await;
+            return self
+                .send_error(ProtocolError::new(ErrorCode::AlreadyGreeted, "This connection already said hello."))
+                .await;
         }
         let (token, record, resumed) = match self.resolve(&hello).await {
             Ok(Some(found)) => found,
             Ok(None) => {
-                let e = ProtocolError::new(ErrorCode::InvalidToken, "Unknown or malformed token; starting a new conversation.");
+                let e = ProtocolError::new(
+                    ErrorCode::InvalidToken,
+                    "Unknown or malformed token; starting a new conversation.",
+                );
                 self.send_error(e).await?;
                 match self.create(&hello).await {
                     Ok(created) => created,
@@ -279,7 +287,8 @@ impl Connection {
                 Ok(page) => page,
                 Err(e) => {
                     error!(error = %e, "replay failed");
-                    let e = ProtocolError::new(ErrorCode::Internal, "Could not load earlier messages; reconnect to retry.");
+                    let e =
+                        ProtocolError::new(ErrorCode::Internal, "Could not load earlier messages; reconnect to retry.");
                     return self.send_error(e).await;
                 }
             };

@@ -1,1 +1,8 @@
-fn main(){}
+//! Integration tests: each starts the real server on a loopback port with a temp data dir
+//! and talks to it the way the widget does, over real WebSockets and HTTP.
+
+mod bad_input;
+mod chat;
+mod harness;
+mod resume;
+mod retrieval;

@@ -1,0 +1,208 @@
+//! Starting servers and talking to them like a widget does.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use supportbot::config::Config;
+use supportbot::server::RunningServer;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// How long a test waits for any expected frame before failing.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A running server with its own data directory.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    running: RunningServer,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+pub fn test_config(data_dir: &Path) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_owned(),
+        kb_dir: repo_path("knowledge-base"),
+        flows_dir: repo_path("flows"),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// The sample knowledge base and flows, a fresh data dir.
+    pub async fn start() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let config = test_config(temp.path());
+        let mut server = Self::start_with(config).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Any configuration; waits until the knowledge base is loaded.
+    pub async fn start_with(config: Config) -> Self {
+        let data_dir = config.data_dir.clone();
+        let running = supportbot::server::start(config).await.expect("server starts");
+        let addr = running.addr;
+        let server = Self { addr, running, data_dir, _temp: None };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let url = format!("http://{}/healthz", self.addr);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(resp) = reqwest::get(&url).await {
+                if resp.status().is_success() {
+                    return;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "server never became healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the server and waits until it has released its files; keeps the data dir.
+    pub async fn stop(self) -> Option<tempfile::TempDir> {
+        self.running.shutdown.cancel();
+        tokio::time::timeout(WAIT, self.running.task).await.expect("server stops in time").expect("server task");
+        self._temp
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+}
+
+/// A WebSocket client speaking protocol v1.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_client_id: u32,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let (ws, _) = connect_async(format!("ws://{addr}/ws")).await.expect("websocket connects");
+        Self { ws, next_client_id: 0 }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_raw(&value.to_string()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send frame");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::binary(bytes)).await.expect("send frame");
+    }
+
+    /// Next JSON frame; panics after [`WAIT`] or if the socket closes.
+    pub async fn recv(&mut self) -> Value {
+        match self.recv_frame().await {
+            Some(value) => value,
+            None => panic!("socket closed while waiting for a frame"),
+        }
+    }
+
+    /// Next JSON frame, or `None` when the server closed the socket.
+    pub async fn recv_frame(&mut self) -> Option<Value> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("frame within timeout");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(text.as_str()).expect("server sends JSON"));
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The close code the server sends next, skipping other frames.
+    pub async fn recv_close_code(&mut self) -> Option<u16> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("frame within timeout");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return None,
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for `quiet`.
+    pub async fn expect_silence(&mut self, quiet: Duration) {
+        if let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(quiet, self.ws.next()).await {
+            panic!("unexpected frame: {text}");
+        }
+    }
+
+    /// Sends hello and returns the welcome (skipping an `invalid_token` error if any).
+    pub async fn hello(&mut self, token: Option<&str>, last_seq: Option<i64>) -> Value {
+        self.send_json(json!({"type": "hello", "token": token, "last_seq": last_seq, "locale": "en-GB", "page_url": "http://shop.test/"}))
+            .await;
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == "welcome" {
+                return frame;
+            }
+            assert_eq!(frame["code"], "invalid_token", "unexpected frame before welcome: {frame}");
+        }
+    }
+
+    /// Starts a new conversation and consumes the bot's greeting; returns the welcome.
+    pub async fn start_conversation(&mut self) -> Value {
+        let welcome = self.hello(None, None).await;
+        let greeting = self.recv().await;
+        assert_eq!(greeting["from"], "bot", "a new conversation starts with a greeting: {greeting}");
+        welcome
+    }
+
+    pub fn new_client_id(&mut self) -> String {
+        self.next_client_id += 1;
+        format!("t-{}-{}", self.next_client_id, rand_suffix())
+    }
+
+    /// Sends a message and returns (echo, reply).
+    pub async fn ask(&mut self, text: &str) -> (Value, Value) {
+        let client_id = self.new_client_id();
+        self.ask_with_id(&client_id, text).await
+    }
+
+    pub async fn ask_with_id(&mut self, client_id: &str, text: &str) -> (Value, Value) {
+        self.send_json(json!({"type": "message", "client_id": client_id, "text": text})).await;
+        let echo = self.recv().await;
+        assert_eq!(echo["type"], "message", "echo expected: {echo}");
+        assert_eq!(echo["from"], "visitor");
+        assert_eq!(echo["client_id"], client_id);
+        let reply = self.recv().await;
+        assert_eq!(reply["type"], "message", "reply expected: {reply}");
+        assert_eq!(reply["reply_to"], echo["seq"], "reply answers the echo: {reply}");
+        (echo, reply)
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,549 @@
+/*!
+ * supportbot chat widget — plain JavaScript, no build step, no dependencies.
+ *
+ * Embed with one tag:
+ *   <script src="https://support.example.com/widget.js" defer></script>
+ * Options (data attributes on that tag):
+ *   data-server  base URL of the supportbot server (default: origin of this script)
+ *   data-locale  visitor language hint (default: navigator.language)
+ *   data-title   panel title (default: "Chat with us")
+ *   data-open    "true" to start with the panel open
+ *
+ * Talks to the server over one WebSocket (`/ws`), see docs/protocol.md.
+ * Everything is rendered inside an open shadow root, so host-page CSS cannot leak in.
+ * Message text is only ever set with textContent / DOM APIs, never as HTML.
+ */
+(function () {
+  'use strict';
+  if (window.SupportbotWidget) return; // embedded twice: keep the first one
+
+  var MAX_CHARS = 4000;
+  var TYPING_MAX_MS = 15000;
+
+  // ---- configuration -------------------------------------------------------
+
+  var script = document.currentScript ||
+    [].slice.call(document.querySelectorAll('script[src]')).filter(function (s) {
+      return /(widget|supportbot)\.js(\?|#|$)/.test(s.src);
+    }).pop() || null;
+  var data = (script && script.dataset) || {};
+
+  function baseOf(src) {
+    try { return new URL(src, location.href).origin; } catch (e) { return location.origin; }
+  }
+  var SERVER = (data.server || (script && script.src ? baseOf(script.src) : location.origin)).replace(/\/+$/, '');
+  var WS_URL = SERVER.replace(/^http(s?):/i, 'ws$1:') + '/ws';
+  var LOCALE = data.locale || navigator.language || 'en';
+  var TITLE = data.title || 'Chat with us';
+  var TOKEN_KEY = 'supportbot:' + SERVER + ':token';
+
+  // UI strings (English; the bot's own replies come localised from the server).
+  var T = {
+    open: 'Open chat', close: 'Close chat', send: 'Send', input: 'Your message',
+    placeholder: 'Type your message…', sending: 'Sending…', connecting: 'Connecting…',
+    reconnecting: 'Reconnecting…', typing: 'Support is typing', unread: 'Open chat (new message)',
+    readArticle: 'Read the full article: ', readFaq: 'More in our FAQ: ', related: 'Related articles',
+    who: { visitor: 'You', bot: 'Assistant', agent: 'Agent', system: 'Notice' },
+    errors: {
+      text_too_long: 'That message is too long. Please shorten it and send it again.',
+      empty_text: 'Please type a message first.',
+      rate_limited: 'You are sending messages very quickly; we will retry in a moment.',
+      internal: 'Something went wrong on our side; retrying…',
+      unknown_choice: 'That option is no longer available.'
+    }
+  };
+
+  // ---- storage (localStorage may be unavailable, e.g. in strict privacy modes) --
+
+  var memToken = null;
+  function getToken() {
+    try { return localStorage.getItem(TOKEN_KEY); } catch (e) { return memToken; }
+  }
+  function setToken(t) {
+    memToken = t;
+    try { localStorage.setItem(TOKEN_KEY, t); } catch (e) { /* memory only */ }
+  }
+
+  // ---- styles (scoped to the shadow root) -----------------------------------
+
+  var CSS = [
+    ':host{all:initial}',
+    '*,*::before,*::after{box-sizing:border-box}',
+    '[hidden]{display:none!important}',
+    '.root{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1b1f1d;',
+    '  -webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal;text-transform:none}',
+    'button,textarea{font:inherit;color:inherit;margin:0}',
+    ':focus-visible{outline:3px solid #1a56db;outline-offset:2px}',
+    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
+    // launcher
+    '.launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:56px;height:56px;border:0;',
+    '  border-radius:50%;background:#1f5f4a;color:#fff;cursor:pointer;display:grid;place-items:center;',
+    '  box-shadow:0 4px 14px rgba(0,0,0,.25)}',
+    '.launcher:hover{background:#174a39}',
+    '.launcher svg{width:26px;height:26px;fill:currentColor}',
+    '.launcher .ic-close,.launcher[aria-expanded=true] .ic-chat{display:none}',
+    '.launcher[aria-expanded=true] .ic-close{display:block}',
+    '.launcher.unread::after{content:"";position:absolute;top:4px;right:4px;width:12px;height:12px;',
+    '  border-radius:50%;background:#d92d20;border:2px solid #fff}',
+    // panel
+    '.panel{position:fixed;right:20px;bottom:88px;z-index:2147483000;width:370px;height:560px;',
+    '  max-width:calc(100vw - 24px);max-height:calc(100vh - 108px);display:flex;flex-direction:column;',
+    '  background:#fff;border-radius:12px;overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.28)}',
+    '@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;',
+    '  max-height:100%;border-radius:0}}',
+    'header{display:flex;align-items:center;gap:8px;padding:12px 12px 12px 16px;background:#1f5f4a;color:#fff}',
+    'h2{flex:1;margin:0;font-size:16px;font-weight:600;line-height:1.3}',
+    '.x{width:32px;height:32px;border:0;border-radius:6px;background:transparent;color:#fff;cursor:pointer;',
+    '  font-size:22px;line-height:1}',
+    '.x:hover{background:rgba(255,255,255,.15)}',
+    '.x:focus-visible{outline-color:#fff}',
+    '.status{padding:6px 16px;background:#fff4d6;color:#5c4200;font-size:13px;border-bottom:1px solid #f0dca0}',
+    '.scroll{flex:1;overflow-y:auto;padding:14px 12px 6px;background:#fafbfa;overscroll-behavior:contain}',
+    '.log,.outbox{display:flex;flex-direction:column;gap:10px}',
+    '.outbox:not(:empty){margin-top:10px}',
+    // messages
+    '.msg{display:flex;flex-direction:column;align-items:flex-start;max-width:100%}',
+    '.bubble{max-width:86%;padding:8px 12px;border-radius:14px;border-bottom-left-radius:4px;',
+    '  background:#eceeed;overflow-wrap:anywhere}',
+    '.text p{margin:0;white-space:pre-wrap}',
+    '.text p+p{margin-top:8px}',
+    '.bubble a{color:#174a9c}',
+    '.from-visitor{align-items:flex-end}',
+    '.from-visitor .bubble{background:#1f5f4a;color:#fff;border-radius:14px;border-bottom-right-radius:4px}',
+    '.from-visitor .bubble a{color:#fff}',
+    '.from-agent .bubble{background:#fff;border:1px solid #1f5f4a}',
+    '.who{font-size:12px;font-weight:600;color:#1f5f4a;margin:0 0 2px 4px}',
+    '.from-system{align-items:center}',
+    '.from-system .bubble{background:transparent;color:#4a524e;font-size:13px;font-style:italic;text-align:center}',
+    '.pending .bubble{opacity:.7}',
+    '.meta{font-size:12px;color:#5a625e;margin:2px 6px 0}',
+    '.src{display:inline-block;margin-top:6px;font-size:13px;font-weight:600}',
+    '.arts{margin:6px 0 0;padding:0 0 0 18px;font-size:13px}',
+    '.arts-h{margin-top:6px;font-size:12px;font-weight:600}',
+    '.qr{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px;max-width:86%}',
+    '.qr button{padding:6px 12px;border:1px solid #1f5f4a;border-radius:16px;background:#fff;color:#1f5f4a;',
+    '  cursor:pointer;font-size:13px;font-weight:600}',
+    '.qr button:hover:not(:disabled){background:#e6f0ec}',
+    '.qr button:disabled{cursor:default;opacity:.6}',
+    '.notice{margin-top:8px;padding:6px 10px;border-radius:6px;background:#fdecea;color:#8a1c12;font-size:13px}',
+    // typing dots
+    '.typing{display:inline-flex;gap:4px;margin-top:10px;padding:10px 12px;border-radius:14px;background:#eceeed}',
+    '.typing i{width:7px;height:7px;border-radius:50%;background:#5a625e;animation:sb-dot 1.2s infinite}',
+    '.typing i:nth-child(3){animation-delay:.2s}.typing i:nth-child(4){animation-delay:.4s}',
+    '@keyframes sb-dot{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-3px)}}',
+    '@media (prefers-reduced-motion:reduce){.typing i{animation:none}}',
+    // composer
+    'form{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #dfe3e1;background:#fff}',
+    'textarea{flex:1;resize:none;min-height:40px;max-height:120px;padding:9px 12px;border:1px solid #8a938f;',
+    '  border-radius:10px;background:#fff;line-height:1.45}',
+    'textarea:focus-visible{outline-offset:0}',
+    '.send{width:40px;height:40px;flex:none;border:0;border-radius:10px;background:#1f5f4a;color:#fff;cursor:pointer;',
+    '  display:grid;place-items:center}',
+    '.send svg{width:20px;height:20px;fill:currentColor}',
+    '.count{padding:0 12px 6px;font-size:12px;color:#5a625e;text-align:right;background:#fff}'
+  ].join('\n');
+
+  // Static markup only: no message data ever goes through innerHTML.
+  var HTML =
+    '<div class="root">' +
+    '<div class="panel" role="dialog" hidden>' +
+    '<header><h2 class="title"></h2><button type="button" class="x"></button></header>' +
+    '<div class="status" role="status" hidden></div>' +
+    '<div class="scroll">' +
+    '<div class="log" role="log" aria-live="polite"></div>' +
+    '<div class="outbox"></div>' +
+    '<div class="notices" aria-live="assertive"></div>' +
+    '<div class="typing" role="status" hidden><span class="sr"></span>' +
+    '<i aria-hidden="true"></i><i aria-hidden="true"></i><i aria-hidden="true"></i></div>' +
+    '</div>' +
+    '<form novalidate><textarea rows="1"></textarea>' +
+    '<button type="submit" class="send"><svg viewBox="0 0 24 24" aria-hidden="true">' +
+    '<path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"/></svg></button></form>' +
+    '<div class="count" aria-live="polite" hidden></div>' +
+    '</div>' +
+    '<button type="button" class="launcher" aria-expanded="false">' +
+    '<svg class="ic-chat" viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg>' +
+    '<svg class="ic-close" viewBox="0 0 24 24" aria-hidden="true"><path d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>' +
+    '</button>' +
+    '</div>';
+
+  // ---- small DOM helpers ----------------------------------------------------
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  // Parses an http(s) URL (relative ones against the server); null for anything else.
+  function safeUrl(raw, base) {
+    try {
+      var u = new URL(String(raw), base || SERVER + '/');
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+    } catch (e) { return null; }
+  }
+
+  function link(href, text, cls) {
+    var a = el('a', cls, text);
+    a.href = href;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    return a;
+  }
+
+  // Appends text to `parent`, turning bare http(s) URLs into links.
+  function appendLinkified(parent, text) {
+    var re = /\bhttps?:\/\/[^\s<>"]+/gi, last = 0, m;
+    while ((m = re.exec(text))) {
+      var url = m[0];
+      // Trailing punctuation belongs to the sentence, not the URL.
+      while (/[.,;:!?'\]]$/.test(url) ||
+             (/\)$/.test(url) && url.split(')').length > url.split('(').length)) {
+        url = url.slice(0, -1);
+      }
+      var href = safeUrl(url);
+      if (!href) continue;
+      parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      parent.appendChild(link(href, url));
+      last = m.index + url.length;
+      re.lastIndex = last;
+    }
+    parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  // Plain text → paragraphs (blank lines) with single newlines kept (pre-wrap).
+  function renderText(text) {
+    var box = el('div', 'text');
+    String(text || '').split(/\n[ \t]*\n\s*/).forEach(function (para) {
+      var p = el('p');
+      appendLinkified(p, para);
+      box.appendChild(p);
+    });
+    return box;
+  }
+
+  // ---- state ----------------------------------------------------------------
+
+  var ui = {};           // elements
+  var ws = null;         // current socket
+  var greeted = false;   // welcome received on the current socket
+  var started = false;   // a connection has been wanted at least once
+  var attempt = 0;       // reconnect back-off exponent
+  var timer = 0;         // reconnect timer
+  var lastSeq = 0;       // highest seq rendered (0 on a fresh page: the server replays all)
+  var liveFrom = 0;      // welcome.last_seq: messages above it are new, not replayed
+  var queue = [];        // unacknowledged outgoing frames: {id, frame, el}
+  var activeQr = null;   // quick replies of the newest message
+  var typingTimer = 0;
+  var retryTimer = 0;
+
+  // ---- building the UI ------------------------------------------------------
+
+  function build() {
+    var host = document.createElement('div');
+    host.id = 'supportbot-host';
+    var root = host.attachShadow({ mode: 'open' });
+    var style = document.createElement('style');
+    style.textContent = CSS;
+    root.appendChild(style);
+    var tpl = document.createElement('template');
+    tpl.innerHTML = HTML;
+    root.appendChild(tpl.content);
+    var q = function (s) { return root.querySelector(s); };
+    ui = {
+      root: root, panel: q('.panel'), title: q('.title'), x: q('.x'), status: q('.status'),
+      scroll: q('.scroll'), log: q('.log'), outbox: q('.outbox'), notices: q('.notices'),
+      typing: q('.typing'), form: q('form'), input: q('textarea'), send: q('.send'),
+      count: q('.count'), launcher: q('.launcher')
+    };
+    ui.panel.setAttribute('aria-label', TITLE);
+    ui.title.textContent = TITLE;
+    ui.x.setAttribute('aria-label', T.close);
+    ui.x.textContent = '×';
+    ui.launcher.setAttribute('aria-label', T.open);
+    ui.input.setAttribute('aria-label', T.input);
+    ui.input.placeholder = T.placeholder;
+    ui.input.maxLength = MAX_CHARS;
+    ui.send.setAttribute('aria-label', T.send);
+    ui.typing.setAttribute('aria-label', T.typing);
+    ui.typing.firstChild.textContent = T.typing + '…';
+
+    ui.launcher.addEventListener('click', function () { isOpen() ? close() : open(); });
+    ui.x.addEventListener('click', close);
+    ui.panel.addEventListener('keydown', function (e) {
+      if (e.key === 'Escape') { e.preventDefault(); close(); }
+    });
+    ui.form.addEventListener('submit', function (e) { e.preventDefault(); submit(); });
+    ui.input.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+    });
+    ui.input.addEventListener('input', autosize);
+    document.body.appendChild(host);
+  }
+
+  function autosize() {
+    var i = ui.input;
+    i.style.height = 'auto';
+    i.style.height = Math.min(i.scrollHeight + 2, 120) + 'px';
+    var n = i.value.length;
+    ui.count.hidden = n < MAX_CHARS * 0.9;
+    ui.count.textContent = n + ' / ' + MAX_CHARS;
+  }
+
+  function isOpen() { return !ui.panel.hidden; }
+
+  function open() {
+    ui.panel.hidden = false;
+    ui.launcher.setAttribute('aria-expanded', 'true');
+    ui.launcher.setAttribute('aria-label', T.close);
+    ui.launcher.classList.remove('unread');
+    if (!started) connect();
+    scrollDown();
+    ui.input.focus();
+  }
+
+  function close() {
+    var focusInside = !!ui.root.activeElement; // only move focus that is ours
+    ui.panel.hidden = true;
+    ui.launcher.setAttribute('aria-expanded', 'false');
+    ui.launcher.setAttribute('aria-label', T.open);
+    if (focusInside) ui.launcher.focus();
+  }
+
+  function scrollDown() { ui.scroll.scrollTop = ui.scroll.scrollHeight; }
+
+  function setStatus(text) {
+    ui.status.textContent = text;
+    ui.status.hidden = !text;
+  }
+
+  function notice(text) {
+    var n = el('div', 'notice', text);
+    n.setAttribute('role', 'alert');
+    ui.notices.appendChild(n);
+    scrollDown();
+  }
+
+  function showTyping(on) {
+    clearTimeout(typingTimer);
+    ui.typing.hidden = !on;
+    if (on) {
+      typingTimer = setTimeout(function () { ui.typing.hidden = true; }, TYPING_MAX_MS);
+      scrollDown();
+    }
+  }
+
+  // ---- rendering messages ---------------------------------------------------
+
+  function retireQuickReplies() {
+    if (activeQr) activeQr.remove();
+    activeQr = null;
+  }
+
+  function bubble(from, text) {
+    var wrap = el('div', 'msg from-' + from);
+    var b = el('div', 'bubble');
+    b.appendChild(el('span', 'sr', (T.who[from] || from) + ': '));
+    b.appendChild(renderText(text));
+    if (from === 'agent') wrap.appendChild(el('div', 'who', T.who.agent));
+    wrap.appendChild(b);
+    return wrap;
+  }
+
+  function render(m) {
+    if (typeof m.seq !== 'number' || m.seq <= lastSeq) return; // already shown
+    lastSeq = m.seq;
+    var from = T.who[m.from] ? m.from : 'system';
+    if (m.client_id) ack(m.client_id);
+    retireQuickReplies();
+
+    var wrap = bubble(from, m.text);
+    wrap.setAttribute('data-seq', m.seq);
+    var b = wrap.lastChild;
+    if (m.at) {
+      var d = new Date(m.at);
+      if (!isNaN(d)) b.title = d.toLocaleString();
+    }
+
+    var src = m.source && safeUrl(m.source.url);
+    if (src) {
+      var label = (m.source.kind === 'faq' ? T.readFaq : T.readArticle) + (m.source.title || '');
+      b.appendChild(link(src, label, 'src'));
+    }
+    var arts = (Array.isArray(m.articles) ? m.articles : []).filter(function (a) { return a && safeUrl(a.url); });
+    if (arts.length) {
+      b.appendChild(el('div', 'arts-h', T.related));
+      var ul = el('ul', 'arts');
+      arts.forEach(function (a) {
+        var li = el('li');
+        li.appendChild(link(safeUrl(a.url), a.title || a.url));
+        ul.appendChild(li);
+      });
+      b.appendChild(ul);
+    }
+    if (Array.isArray(m.quick_replies) && m.quick_replies.length) {
+      var qr = el('div', 'qr');
+      qr.setAttribute('role', 'group');
+      m.quick_replies.forEach(function (r) {
+        if (!r || r.value == null) return;
+        var btn = el('button', null, r.label || r.value);
+        btn.type = 'button';
+        btn.addEventListener('click', function () {
+          [].forEach.call(qr.querySelectorAll('button'), function (x) { x.disabled = true; });
+          sendFrame({ type: 'choice', value: String(r.value) }, r.label || r.value);
+        });
+        qr.appendChild(btn);
+      });
+      wrap.appendChild(qr);
+      activeQr = qr;
+    }
+
+    ui.log.appendChild(wrap);
+    if (from === 'bot' || from === 'agent') {
+      showTyping(false);
+      if (m.seq > liveFrom && !isOpen()) {
+        ui.launcher.classList.add('unread');
+        ui.launcher.setAttribute('aria-label', T.unread);
+      }
+    }
+    scrollDown();
+  }
+
+  function clearTranscript() {
+    ui.log.textContent = '';
+    activeQr = null;
+    lastSeq = 0;
+  }
+
+  // ---- outgoing messages ----------------------------------------------------
+
+  function newClientId() {
+    return 'c-' + Date.now() + '-' + Math.random().toString(36).slice(2, 8);
+  }
+
+  function submit() {
+    var text = ui.input.value.trim();
+    if (!text) return;
+    if (text.length > MAX_CHARS) { notice(T.errors.text_too_long); return; }
+    ui.input.value = '';
+    autosize();
+    sendFrame({ type: 'message', text: text }, text);
+  }
+
+  // Queues a frame with a fresh client_id, shows it as pending, sends it when possible.
+  function sendFrame(frame, shownText) {
+    frame.client_id = newClientId();
+    var pending = bubble('visitor', shownText);
+    pending.classList.add('pending');
+    pending.appendChild(el('div', 'meta', T.sending));
+    ui.outbox.appendChild(pending);
+    ui.notices.textContent = '';
+    var item = { id: frame.client_id, frame: frame, el: pending };
+    queue.push(item);
+    showTyping(true);
+    if (greeted) transmit(item); else if (!ws) connect();
+  }
+
+  function transmit(item) {
+    if (ws && greeted && ws.readyState === 1) ws.send(JSON.stringify(item.frame));
+  }
+
+  function flush() { queue.forEach(transmit); }
+
+  // Drops a queued frame (its echo arrived, or the server rejected it for good).
+  function ack(id) {
+    queue = queue.filter(function (item) {
+      if (item.id !== id) return true;
+      item.el.remove();
+      return false;
+    });
+  }
+
+  // ---- connection -----------------------------------------------------------
+
+  function connect() {
+    clearTimeout(timer);
+    timer = 0;
+    if (ws) return;
+    if (!started) setStatus(T.connecting);
+    started = true;
+    var sock;
+    try { sock = new WebSocket(WS_URL); } catch (e) { reconnectLater(); return; }
+    ws = sock;
+    sock.onopen = function () {
+      var hello = { type: 'hello', last_seq: lastSeq, locale: LOCALE, page_url: location.href };
+      var token = getToken();
+      if (token) hello.token = token;
+      sock.send(JSON.stringify(hello));
+    };
+    sock.onmessage = function (ev) { if (ws === sock) receive(ev.data); };
+    sock.onclose = function () {
+      if (ws !== sock) return;
+      ws = null;
+      greeted = false;
+      setStatus(T.reconnecting);
+      reconnectLater();
+    };
+  }
+
+  // Exponential back-off with jitter: 0.5 s doubling up to 30 s.
+  function reconnectLater() {
+    if (timer) return;
+    var max = Math.min(30000, 500 * Math.pow(2, attempt++));
+    timer = setTimeout(connect, max / 2 + Math.random() * max / 2);
+  }
+
+  // Back on the page or back online: don't wait for the back-off timer.
+  function wake() {
+    if (started && !ws) { attempt = 0; connect(); }
+  }
+
+  function receive(raw) {
+    var f;
+    try { f = JSON.parse(raw); } catch (e) { return; }
+    if (!f || typeof f !== 'object') return;
+    if (f.type === 'welcome') {
+      // Not resumed = a fresh conversation: what is on screen belongs to another one.
+      if (!f.resumed && (lastSeq > 0 || f.token !== getToken())) clearTranscript();
+      if (typeof f.token === 'string') setToken(f.token);
+      greeted = true;
+      attempt = 0;
+      liveFrom = typeof f.last_seq === 'number' ? f.last_seq : 0;
+      setStatus('');
+      flush();
+    } else if (f.type === 'message') {
+      render(f);
+    } else if (f.type === 'error') {
+      onError(f);
+    }
+  }
+
+  function onError(f) {
+    if (f.code === 'invalid_token') return; // a fresh welcome follows
+    var retry = f.code === 'internal' || f.code === 'rate_limited';
+    if (f.client_id && !retry) {
+      ack(f.client_id);
+      showTyping(false);
+    }
+    if (retry && !retryTimer) {
+      retryTimer = setTimeout(function () { retryTimer = 0; flush(); }, 3000);
+    }
+    notice(T.errors[f.code] || f.message || 'Something went wrong.');
+  }
+
+  // ---- start ----------------------------------------------------------------
+
+  function init() {
+    build();
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'visible') wake();
+    });
+    window.addEventListener('online', wake);
+    if (data.open === 'true') open();
+    else if (getToken()) connect(); // resume quietly so new replies show as unread
+  }
+
+  window.SupportbotWidget = { open: function () { open(); }, close: function () { close(); } };
+  if (document.body) init(); else document.addEventListener('DOMContentLoaded', init);
+})();
