@@ -103,7 +103,14 @@ struct Connection {
 enum Stop {
     ClientGone,
     Shutdown,
+    /// We closed after an oversized frame; unread input is still queued.
+    ClosedTooLarge,
 }
+
+/// How long to keep reading after closing for an oversized frame. Dropping a TCP socket
+/// with unread input makes the kernel send RST, which can destroy our error and close
+/// frames before the client reads them.
+const LINGER_AFTER_CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn session(socket: WebSocket, state: AppState) {
     let (tx, mut rx) = socket.split();
@@ -113,11 +120,11 @@ async fn session(socket: WebSocket, state: AppState) {
     let stop = loop {
         tokio::select! {
             () = shutdown.cancelled() => break Stop::Shutdown,
-            frame = rx.next() => {
-                if conn.on_frame(frame).await.is_err() {
-                    break Stop::ClientGone;
-                }
-            }
+            frame = rx.next() => match conn.on_frame(frame).await {
+                Ok(()) => {}
+                Err(Gone::TooLarge) => break Stop::ClosedTooLarge,
+                Err(Gone::Client) => break Stop::ClientGone,
+            },
             live = next_live(conn.attached.as_mut()) => {
                 if conn.on_live(live).await.is_err() {
                     break Stop::ClientGone;
@@ -125,8 +132,17 @@ async fn session(socket: WebSocket, state: AppState) {
             }
         }
     };
-    if matches!(stop, Stop::Shutdown) {
-        let _ = conn.close(CLOSE_GOING_AWAY, "server shutting down").await;
+    match stop {
+        Stop::Shutdown => {
+            let _ = conn.close(CLOSE_GOING_AWAY, "server shutting down").await;
+        }
+        Stop::ClosedTooLarge => {
+            // The stream cannot be read past the oversized frame, so just hold the socket
+            // open until the client has had time to read our frames (or closes itself).
+            let _ = tokio::time::timeout(LINGER_AFTER_CLOSE, async { while rx.next().await.is_some() {} }).await;
+            tokio::time::sleep(LINGER_AFTER_CLOSE / 4).await;
+        }
+        Stop::ClientGone => {}
     }
     drop(rx);
 }
@@ -138,12 +154,17 @@ async fn next_live(attached: Option<&mut Attachment>) -> Result<Arc<ChatMessage>
     }
 }
 
-/// The client has gone or the socket failed; stop the session.
-struct Gone;
+/// The session must end.
+enum Gone {
+    /// The client has gone or the socket failed.
+    Client,
+    /// We closed the socket because of an oversized frame.
+    TooLarge,
+}
 
 impl Connection {
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), Gone> {
-        self.tx.send(Message::Text(Utf8Bytes::from(frame.to_json()))).await.map_err(|_| Gone)
+        self.tx.send(Message::Text(Utf8Bytes::from(frame.to_json()))).await.map_err(|_| Gone::Client)
     }
 
     async fn send_error(&mut self, e: ProtocolError) -> Result<(), Gone> {
@@ -153,7 +174,7 @@ impl Connection {
 
     async fn close(&mut self, code: u16, reason: &str) -> Result<(), Gone> {
         let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
-        self.tx.send(Message::Close(Some(frame))).await.map_err(|_| Gone)
+        self.tx.send(Message::Close(Some(frame))).await.map_err(|_| Gone::Client)
     }
 
     fn limits(&self) -> Limits {
@@ -163,7 +184,7 @@ impl Connection {
 
     async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), Gone> {
         let message = match frame {
-            None => return Err(Gone),
+            None => return Err(Gone::Client),
             Some(Ok(message)) => message,
             Some(Err(e)) => {
                 if is_capacity_error(e) {
@@ -171,8 +192,9 @@ impl Connection {
                     let msg = format!("Frame exceeds the hard limit of {hard} bytes; closing.");
                     let _ = self.send_error(ProtocolError::new(ErrorCode::FrameTooLarge, msg)).await;
                     let _ = self.close(CLOSE_TOO_BIG, "frame too large").await;
+                    return Err(Gone::TooLarge);
                 }
-                return Err(Gone);
+                return Err(Gone::Client);
             }
         };
         let text = match message {
@@ -184,7 +206,7 @@ impl Connection {
                 );
                 return self.send_error(e).await;
             }
-            Message::Close(_) => return Err(Gone),
+            Message::Close(_) => return Err(Gone::Client),
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
         };
         if !self.limiter.allow() {

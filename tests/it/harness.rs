@@ -31,7 +31,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_owned(),
-        kb_dir: repo_path("knowledge-base"),
+        kb_dir: std::env::var("TEST_KB_DIR").map_or_else(|_| repo_path("knowledge-base"), PathBuf::from),
         flows_dir: repo_path("flows"),
         ..Config::default()
     }
@@ -133,14 +133,16 @@ impl Client {
         }
     }
 
-    /// The close code the server sends next, skipping other frames.
-    pub async fn recv_close_code(&mut self) -> Option<u16> {
+    /// Frames until the server closes the socket, and the close code it gave (if any).
+    pub async fn recv_until_close(&mut self) -> (Vec<Value>, Option<u16>) {
+        let mut frames = Vec::new();
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("frame within timeout");
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close within timeout");
             match next {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(text.as_str()).expect("JSON")),
+                Some(Ok(Message::Close(frame))) => return (frames, frame.map(|f| u16::from(f.code))),
                 Some(Ok(_)) => {}
-                None | Some(Err(_)) => return None,
+                None | Some(Err(_)) => return (frames, None),
             }
         }
     }
