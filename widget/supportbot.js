@@ -90,7 +90,7 @@
     '  max-width:calc(100vw - 24px);max-height:calc(100vh - 108px);display:flex;flex-direction:column;',
     '  background:#fff;border-radius:12px;overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.28)}',
     '@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;',
-    '  max-height:100%;border-radius:0}}',
+    '  max-height:100%;border-radius:0}.launcher[aria-expanded=true]{display:none}}',
     'header{display:flex;align-items:center;gap:8px;padding:12px 12px 12px 16px;background:#1f5f4a;color:#fff}',
     'h2{flex:1;margin:0;font-size:16px;font-weight:600;line-height:1.3}',
     '.x{width:32px;height:32px;border:0;border-radius:6px;background:transparent;color:#fff;cursor:pointer;',
@@ -115,7 +115,7 @@
     '.who{font-size:12px;font-weight:600;color:#1f5f4a;margin:0 0 2px 4px}',
     '.from-system{align-items:center}',
     '.from-system .bubble{background:transparent;color:#4a524e;font-size:13px;font-style:italic;text-align:center}',
-    '.pending .bubble{opacity:.7}',
+    '.from-visitor.pending .bubble{background:#3b7a64}',
     '.meta{font-size:12px;color:#5a625e;margin:2px 6px 0}',
     '.src{display:inline-block;margin-top:6px;font-size:13px;font-weight:600}',
     '.arts{margin:6px 0 0;padding:0 0 0 18px;font-size:13px}',
@@ -152,14 +152,14 @@
     '<div class="scroll">' +
     '<div class="log" role="log" aria-live="polite"></div>' +
     '<div class="outbox"></div>' +
-    '<div class="notices" aria-live="assertive"></div>' +
+    '<div class="notices"></div>' +
     '<div class="typing" role="status" hidden><span class="sr"></span>' +
     '<i aria-hidden="true"></i><i aria-hidden="true"></i><i aria-hidden="true"></i></div>' +
     '</div>' +
     '<form novalidate><textarea rows="1"></textarea>' +
     '<button type="submit" class="send"><svg viewBox="0 0 24 24" aria-hidden="true">' +
     '<path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"/></svg></button></form>' +
-    '<div class="count" aria-live="polite" hidden></div>' +
+    '<div class="count" hidden></div>' +
     '</div>' +
     '<button type="button" class="launcher" aria-expanded="false">' +
     '<svg class="ic-chat" viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg>' +
@@ -271,8 +271,8 @@
 
     ui.launcher.addEventListener('click', function () { isOpen() ? close() : open(); });
     ui.x.addEventListener('click', close);
-    ui.panel.addEventListener('keydown', function (e) {
-      if (e.key === 'Escape') { e.preventDefault(); close(); }
+    q('.root').addEventListener('keydown', function (e) {
+      if (e.key === 'Escape' && isOpen()) { e.preventDefault(); close(); }
     });
     ui.form.addEventListener('submit', function (e) { e.preventDefault(); submit(); });
     ui.input.addEventListener('keydown', function (e) {
@@ -283,9 +283,11 @@
   }
 
   function autosize() {
-    var i = ui.input;
+    var i = ui.input, sc = ui.scroll;
+    var atBottom = sc.scrollHeight - sc.scrollTop - sc.clientHeight < 40;
     i.style.height = 'auto';
     i.style.height = Math.min(i.scrollHeight + 2, 120) + 'px';
+    if (atBottom) scrollDown(); // the log just got shorter: keep the newest message in view
     var n = i.value.length;
     ui.count.hidden = n < MAX_CHARS * 0.9;
     ui.count.textContent = n + ' / ' + MAX_CHARS;
@@ -523,6 +525,13 @@
     if (f.code === 'invalid_token') return; // a fresh welcome follows
     var retry = f.code === 'internal' || f.code === 'rate_limited';
     if (f.client_id && !retry) {
+      // Rejected for good: drop it, and give its text back for editing.
+      queue.forEach(function (item) {
+        if (item.id === f.client_id && item.frame.text && !ui.input.value) {
+          ui.input.value = item.frame.text.slice(0, MAX_CHARS);
+          autosize();
+        }
+      });
       ack(f.client_id);
       showTyping(false);
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -110,6 +111,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let router = app(state);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
+        // Chat frames are small and latency-bound: no Nagle delay.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
