@@ -90,6 +90,7 @@ async fn health_demo_page_and_widget_are_served() {
     server.stop().await;
 }
 
-const ANSWER_DELIVERY_TIME: &str = "TODO";
-const ARTICLE_QUESTION: &str = "TODO";
-const ARTICLE_ANSWER: &str = "TODO";
+/// Sample-KB ids the socket tests expect (the retrieval test covers many more questions).
+const ANSWER_DELIVERY_TIME: &str = "how-long-does-delivery-take";
+const ARTICLE_QUESTION: &str = "how should I clean and season my cast iron skillet";
+const ARTICLE_ANSWER: &str = "caring-for-cast-iron";
