@@ -136,3 +136,14 @@ async fn two_visitors_never_see_each_others_messages() {
     assert!(all.iter().all(|m| !m["text"].as_str().unwrap_or_default().contains("bob-secret")), "{all:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_open_chats_with_going_away() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client.start_conversation().await;
+    let temp = server.stop().await;
+    let (_, code) = client.recv_until_close().await;
+    assert_eq!(code, Some(1001), "clients are told the server is going away, so they reconnect");
+    drop(temp);
+}
