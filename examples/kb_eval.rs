@@ -53,6 +53,11 @@ fn main() {
         let policy = AnswerPolicy { min_confidence: t, related_min_confidence: default.related_min_confidence.min(t) };
         let r = run_cases(&kb, &script, &policy, &cases).expect("search");
         let mark = if (t - default.min_confidence).abs() < 1e-6 { "  <- default" } else { "" };
-        println!("  {t:.2}      {:.3}           {:.3}           {:.3}{mark}", r.answer_accuracy(), r.fallback_accuracy(), r.accuracy());
+        println!(
+            "  {t:.2}      {:.3}           {:.3}           {:.3}{mark}",
+            r.answer_accuracy(),
+            r.fallback_accuracy(),
+            r.accuracy()
+        );
     }
 }

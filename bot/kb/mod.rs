@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod answer_tests;
 pub mod content;
 pub mod index;
+pub mod reload;
 pub mod render;
 mod search;
 

@@ -7,13 +7,12 @@ mod pages;
 mod visitor_ws;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use axum::Router;
-use axum::serve::ListenerExt as _;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -21,7 +20,8 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::conversations::Hub;
 use crate::flows::{BotScript, FlowError};
-use crate::kb::{KbContent, KnowledgeBase, SharedKb};
+use crate::kb::SharedKb;
+use crate::kb::reload::KbService;
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// Shared state of every request handler.
@@ -31,6 +31,8 @@ pub struct AppState {
     pub hub: Hub,
     /// The knowledge base serving answers.
     pub kb: SharedKb,
+    /// Loads and watches the knowledge base; knows its problems.
+    pub kb_service: KbService,
     /// Resolved configuration.
     pub config: Arc<Config>,
     /// Fires on shutdown so long-lived sockets close cleanly.
@@ -103,11 +105,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let kb: SharedKb = Arc::new(ArcSwapOption::empty());
-    spawn_kb_load(Arc::clone(&kb), config.kb_dir.clone(), config.data_dir.join("index"));
+    let kb_service = KbService::new(Arc::clone(&kb), config.kb_dir.clone(), config.data_dir.join("index"));
+    let watcher = kb_service.clone().spawn();
     let shutdown = CancellationToken::new();
     let store_for_close = store.clone();
     let hub = Hub::new(Arc::new(store) as Arc<dyn Store>, Arc::clone(&kb), Arc::new(script), config.answers);
-    let state = AppState { hub, kb: Arc::clone(&kb), config: Arc::new(config), shutdown: shutdown.clone() };
+    let state = AppState { hub, kb: Arc::clone(&kb), kb_service, config: Arc::new(config), shutdown: shutdown.clone() };
     let router = app(state);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -124,26 +127,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             error!(error = %e, "server error");
         }
         store_for_close.close().await;
+        drop(watcher);
     });
     info!(%addr, "supportbot listening on http://{addr}/");
     Ok(RunningServer { addr, shutdown, task, kb })
-}
-
-fn spawn_kb_load(kb: SharedKb, kb_dir: std::path::PathBuf, index_dir: std::path::PathBuf) {
-    tokio::task::spawn_blocking(move || match load_kb(&kb_dir, &index_dir) {
-        Ok(loaded) => kb.store(Some(Arc::new(loaded))),
-        Err(e) => error!(error = %e, kb_dir = %kb_dir.display(), "knowledge base failed to load"),
-    });
-}
-
-fn load_kb(kb_dir: &Path, index_dir: &Path) -> Result<KnowledgeBase, Box<dyn std::error::Error + Send + Sync>> {
-    let started = std::time::Instant::now();
-    let content = KbContent::load(kb_dir)?;
-    for problem in &content.errors {
-        warn!(%problem, "knowledge-base file left out");
-    }
-    let (articles, faqs) = (content.articles.len(), content.faqs.len());
-    let (kb, rebuilt) = KnowledgeBase::open(content, index_dir)?;
-    info!(articles, faqs, rebuilt, elapsed_ms = started.elapsed().as_millis(), "knowledge base loaded");
-    Ok(kb)
 }

@@ -4,5 +4,6 @@
 mod bad_input;
 mod chat;
 mod harness;
+mod kb_reload;
 mod resume;
 mod retrieval;
