@@ -20,6 +20,21 @@ struct Cli {
 enum Command {
     /// Run the chat server (the default).
     Serve,
+    /// Knowledge-base tools for editors.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KbCommand {
+    /// Validate every file and run the knowledge base's answer tests (`tests/*.toml`).
+    Check {
+        /// Fail when answer-test accuracy is below this share (0..1).
+        #[arg(long)]
+        min_accuracy: Option<f64>,
+    },
 }
 
 fn init_logging(json: bool) {
@@ -40,9 +55,24 @@ fn init_logging(json: bool) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::resolve(&cli.serve)?;
-    init_logging(config.log_json);
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        init_logging(config.log_json);
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Kb { command: KbCommand::Check { min_accuracy } } => {
+            let outcome = supportbot::kb::check::run_check(
+                &config.kb_dir,
+                &config.flows_dir,
+                &config.answers,
+                min_accuracy,
+                &mut std::io::stdout().lock(),
+            )?;
+            if !outcome.passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

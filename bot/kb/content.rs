@@ -26,6 +26,10 @@ pub struct Article {
     pub summary: Option<String>,
     /// Markdown body after the front matter.
     pub body: String,
+    /// 1-based line of the file where the body starts, for error locations.
+    pub body_line: usize,
+    /// Front matter keys this version does not know (likely typos).
+    pub unknown_keys: Vec<String>,
     /// Where it was read from, for error messages.
     pub path: PathBuf,
 }
@@ -285,8 +289,18 @@ fn parse_article(kb_dir: &Path, path: &Path, text: &str) -> Result<Article, Cont
         tags: front.tags,
         summary: front.summary.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         body: body.to_owned(),
+        body_line: text[..text.len() - body.len()].lines().count() + 1,
+        unknown_keys: unknown_front_matter_keys(yaml),
         path: path.to_owned(),
     })
+}
+
+const KNOWN_KEYS: [&str; 3] = ["title", "tags", "summary"];
+
+fn unknown_front_matter_keys(yaml: &str) -> Vec<String> {
+    serde_saphyr::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(yaml)
+        .map(|map| map.into_keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())).collect())
+        .unwrap_or_default()
 }
 
 /// Splits `yaml\n---\nbody` at the closing delimiter line.

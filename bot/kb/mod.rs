@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod answer_tests;
+pub mod check;
 pub mod content;
 pub mod index;
 pub mod reload;
