@@ -84,7 +84,7 @@ pub struct AnswerPolicy {
 impl Default for AnswerPolicy {
     fn default() -> Self {
         // Calibrated on knowledge-base/tests (see docs/search.md).
-        Self { min_confidence: 0.5, related_min_confidence: 0.2 }
+        Self { min_confidence: 0.45, related_min_confidence: 0.2 }
     }
 }
 

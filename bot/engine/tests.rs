@@ -72,8 +72,8 @@ fn unsure_answer_is_honest_and_offers_a_person() {
     let out = chat.step(Event::SearchResults {
         reply_to: Seq(3),
         hits: vec![
-            hit(DocKind::Article, "a", 0.45),
-            hit(DocKind::Faq, "f", 0.4),
+            hit(DocKind::Article, "a", 0.40),
+            hit(DocKind::Faq, "f", 0.35),
             hit(DocKind::Article, "b", 0.3),
             hit(DocKind::Article, "c", 0.1),
         ],

@@ -78,6 +78,8 @@ pub struct KbContent {
     pub articles: Vec<Article>,
     /// FAQ entries in file order.
     pub faqs: Vec<FaqEntry>,
+    /// Editor synonym lists (`synonyms/<lang>.txt`), by language.
+    pub synonyms: std::collections::BTreeMap<String, String>,
     /// Files or entries that were left out, and why.
     pub errors: Vec<ContentError>,
     /// Hash of every content file; a changed fingerprint means the index must be rebuilt.
@@ -145,6 +147,7 @@ impl KbContent {
         let mut hasher = Sha256::new();
         let mut files = list_files(&dir.join("articles"), "md")?;
         files.extend(list_files(&dir.join("faq"), "toml")?);
+        files.extend(list_files(&dir.join("synonyms"), "txt")?);
         if !dir.is_dir() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -171,7 +174,14 @@ impl KbContent {
                     continue;
                 }
             };
-            if path.extension().is_some_and(|e| e == "md") {
+            if path.extension().is_some_and(|e| e == "txt") {
+                let lang = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                if is_valid_lang(&lang) {
+                    content.synonyms.insert(lang, text);
+                } else {
+                    content.errors.push(error(path, None, "synonym files are named <lang>.txt, e.g. en.txt"));
+                }
+            } else if path.extension().is_some_and(|e| e == "md") {
                 match parse_article(dir, path, &text) {
                     Ok(article) => content.articles.push(article),
                     Err(e) => content.errors.push(e),

@@ -20,6 +20,7 @@ use super::KbError;
 use super::analysis::{self, AnalyzerKind};
 use super::content::{Article, FaqEntry, KbContent};
 use super::index::{self, Fields};
+use super::query::{self, Alternative, Concept, LangLexicon, SynonymGroup};
 use super::render;
 
 const TITLE_BOOST: f32 = 3.0;
@@ -27,9 +28,15 @@ const QUESTION_BOOST: f32 = 3.0;
 const TAGS_BOOST: f32 = 2.0;
 /// Weight of a question term found only in body text, relative to a strong-field match.
 const BODY_MATCH_WEIGHT: f32 = 0.55;
-/// How much of the ranking comes from confidence versus normalised BM25.
-const RANK_CONFIDENCE_SHARE: f32 = 0.6;
-const CANDIDATES: usize = 30;
+/// How much of the ranking comes from confidence versus normalised BM25. BM25 favours
+/// short FAQ phrasings over long articles, so it only breaks near-ties.
+const RANK_CONFIDENCE_SHARE: f32 = 0.97;
+const CANDIDATES: usize = 150;
+/// Confidence mixes the share of the question covered with how much information was
+/// matched in absolute terms (long questions with a few strong matches are answerable).
+const COVERAGE_SHARE: f32 = 0.5;
+/// IDF mass at which matched information counts as ~63% certain.
+const INFORMATION_SCALE: f32 = 6.0;
 
 /// Whether a hit is an FAQ entry or an article.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +92,14 @@ struct DocInfo {
     body_terms: HashSet<String>,
 }
 
-/// Document frequencies of one language, for IDF weights.
-#[derive(Debug, Default)]
+/// Per-language statistics and vocabulary for weighting and query planning.
+#[derive(Default)]
 struct LangStats {
     docs: u32,
     doc_freq: HashMap<String, u32>,
+    /// Raw document word → analyzed term, for typo correction.
+    vocabulary: HashMap<String, String>,
+    synonyms: Vec<SynonymGroup>,
 }
 
 impl LangStats {
@@ -97,6 +107,19 @@ impl LangStats {
         let n = self.docs as f32;
         let df = self.doc_freq.get(term).copied().unwrap_or(0) as f32;
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// A concept weighs as much as its most common alternative that the documents use
+    /// (a synonym the knowledge base uses makes an unknown word ordinary); a concept the
+    /// documents never mention keeps the weight of an unseen word.
+    fn concept_weight(&self, concept: &Concept) -> f32 {
+        concept
+            .alternatives
+            .iter()
+            .filter(|a| a.terms.iter().all(|t| self.doc_freq.contains_key(t)))
+            .map(|a| a.terms.iter().map(|t| self.idf(t)).fold(0.0, f32::max))
+            .reduce(f32::min)
+            .unwrap_or_else(|| self.idf(""))
     }
 }
 
@@ -158,6 +181,44 @@ impl KnowledgeBase {
                 *s.doc_freq.entry(term.clone()).or_default() += 1;
             }
         }
+        for (lang, s) in &mut stats {
+            let kind = AnalyzerKind::for_lang(lang);
+            s.synonyms = query::parse_synonyms(query::builtin_synonyms(kind), kind);
+            if let Some(text) = content.synonyms.get(lang) {
+                s.synonyms.extend(query::parse_synonyms(text, kind));
+            }
+            let analyzer = analyzers.entry(kind).or_insert_with_key(|k| k.build());
+            let mut raw = query::raw_analyzer(kind);
+            let texts = content
+                .articles
+                .iter()
+                .filter(|a| &a.lang == lang)
+                .map(|a| {
+                    format!(
+                        "{}\n{}\n{}\n{}",
+                        a.title,
+                        a.tags.join(" "),
+                        a.summary.as_deref().unwrap_or_default(),
+                        a.body
+                    )
+                })
+                .chain(
+                    content
+                        .faqs
+                        .iter()
+                        .filter(|f| &f.lang == lang)
+                        .map(|f| format!("{}\n{}\n{}", f.question, f.also.join("\n"), f.answer)),
+                );
+            for text in texts {
+                for word in query::raw_words(&mut raw, &text) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = s.vocabulary.entry(word) {
+                        if let Some(term) = analysis::terms(analyzer, slot.key()).into_iter().next() {
+                            slot.insert(term);
+                        }
+                    }
+                }
+            }
+        }
         Ok(Self { content, docs, stats, fields, reader, index })
     }
 
@@ -209,15 +270,17 @@ impl KnowledgeBase {
         };
         let kind = AnalyzerKind::for_lang(lang);
         let mut analyzer = self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build());
-        let terms = analysis::terms(&mut analyzer, question);
-        if terms.is_empty() {
+        let lexicon =
+            LangLexicon { synonyms: &stats.synonyms, vocabulary: &stats.vocabulary, doc_freq: &stats.doc_freq };
+        let concepts = query::plan(question, kind, &mut analyzer, &lexicon);
+        if concepts.is_empty() {
             return Ok(Vec::new());
         }
         let searcher: Searcher = self.reader.searcher();
-        let query = self.build_query(&terms, lang);
+        let query = self.build_query(&concepts, lang);
         let top = searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score())?;
         let max_bm25 = top.first().map_or(1.0, |(s, _)| s.max(f32::EPSILON));
-        let weights: Vec<(String, f32)> = terms.iter().map(|t| (t.clone(), stats.idf(t))).collect();
+        let weights: Vec<(&Concept, f32)> = concepts.iter().map(|c| (c, stats.concept_weight(c))).collect();
         let mut seen = HashSet::new();
         let mut ranked: Vec<(f32, KbHit)> = Vec::new();
         for (bm25, address) in top {
@@ -237,15 +300,26 @@ impl KnowledgeBase {
         Ok(ranked.into_iter().take(limit).map(|(_, h)| h).collect())
     }
 
-    fn build_query(&self, terms: &[String], lang: &str) -> BooleanQuery {
+    fn build_query(&self, concepts: &[Concept], lang: &str) -> BooleanQuery {
         let f = self.fields.for_lang(lang);
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in terms {
-            for (field, boost) in
-                [(f.title, TITLE_BOOST), (f.question, QUESTION_BOOST), (f.tags, TAGS_BOOST), (f.body, 1.0)]
-            {
-                let q = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
-                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+        for concept in concepts {
+            for alternative in &concept.alternatives {
+                for (field, boost) in
+                    [(f.title, TITLE_BOOST), (f.question, QUESTION_BOOST), (f.tags, TAGS_BOOST), (f.body, 1.0)]
+                {
+                    let mut all: Vec<(Occur, Box<dyn Query>)> = alternative
+                        .terms
+                        .iter()
+                        .map(|t| {
+                            let q = TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs);
+                            (Occur::Must, Box::new(q) as Box<dyn Query>)
+                        })
+                        .collect();
+                    let q: Box<dyn Query> =
+                        if all.len() == 1 { all.remove(0).1 } else { Box::new(BooleanQuery::new(all)) };
+                    should.push((Occur::Should, Box::new(BoostQuery::new(q, boost * alternative.boost))));
+                }
             }
         }
         let lang_filter = TermQuery::new(Term::from_field_text(self.fields.lang, lang), IndexRecordOption::Basic);
@@ -256,25 +330,27 @@ impl KnowledgeBase {
     }
 }
 
-/// IDF-weighted share of the question's terms that the document covers.
-fn coverage(weights: &[(String, f32)], doc: &DocInfo) -> f32 {
+/// IDF-weighted share of the question's concepts that the document covers.
+fn coverage(weights: &[(&Concept, f32)], doc: &DocInfo) -> f32 {
     let total: f32 = weights.iter().map(|(_, w)| w).sum();
     if total <= 0.0 {
         return 0.0;
     }
+    let anywhere = |a: &Alternative| a.terms.iter().all(|t| doc.body_terms.contains(t) || doc.strong_terms.contains(t));
     let covered: f32 = weights
         .iter()
-        .map(|(t, w)| {
-            if doc.strong_terms.contains(t) {
+        .map(|(concept, w)| {
+            if concept.alternatives.iter().any(|a| a.terms.iter().all(|t| doc.strong_terms.contains(t))) {
                 *w
-            } else if doc.body_terms.contains(t) {
+            } else if concept.alternatives.iter().any(anywhere) {
                 w * BODY_MATCH_WEIGHT
             } else {
                 0.0
             }
         })
         .sum();
-    (covered / total).clamp(0.0, 1.0)
+    let share = (covered / total).clamp(0.0, 1.0);
+    COVERAGE_SHARE * share + (1.0 - COVERAGE_SHARE) * (1.0 - (-covered / INFORMATION_SCALE).exp())
 }
 
 fn hit(doc: &DocInfo, confidence: f32, bm25: f32) -> KbHit {
