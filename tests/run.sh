@@ -29,6 +29,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 log "cargo build"
 cargo build --quiet
 
+log "knowledge-base check (sample KB: validation + answer tests)"
+./target/debug/supportbot kb check --min-accuracy 0.5
+
 log "cargo test (unit + integration)"
 cargo test --quiet -- --test-threads 2
 
