@@ -195,13 +195,22 @@ impl Actor {
             reply_to: None,
             extras: MessageExtras::default(),
         };
-        let stored = match self.hub.shared.store.append_message(self.id, message).await {
-            Ok(stored) => stored,
-            Err(StoreError::DuplicateClientId) => return Ok(()), // a retry: stored and answered once
+        let client_id = message.client_id.clone().unwrap_or_default();
+        let seq = match self.hub.shared.store.append_message(self.id, message).await {
+            Ok(stored) => {
+                let seq = stored.seq;
+                self.publish(stored);
+                seq
+            }
+            Err(StoreError::DuplicateClientId) => {
+                // A retry. Stored once; answered once — unless the answer failed last time.
+                match self.hub.shared.store.visitor_message(self.id, &client_id).await.map_err(internal)? {
+                    Some((earlier, false)) => earlier.seq,
+                    _ => return Ok(()),
+                }
+            }
             Err(e) => return Err(internal(e)),
         };
-        let seq = stored.seq;
-        self.publish(stored);
         let event = match input {
             VisitorInput::Text(_) => Event::VisitorText { seq, text },
             VisitorInput::Choice(value) => Event::VisitorChoice { seq, value },

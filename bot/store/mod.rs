@@ -117,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     async fn append_message(&self, id: ConversationId, msg: NewMessage) -> Result<ChatMessage, StoreError>;
     /// Messages with seq greater than `after`, in order, at most `limit`.
     async fn messages_after(&self, id: ConversationId, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError>;
+    /// The stored visitor message with this `client_id`, and whether anything answers it
+    /// yet (so a retry after a failed reply can be answered instead of ignored).
+    async fn visitor_message(
+        &self,
+        id: ConversationId,
+        client_id: &str,
+    ) -> Result<Option<(ChatMessage, bool)>, StoreError>;
     /// Saves the engine state and detected language.
     async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError>;
 }

@@ -217,6 +217,24 @@ impl Store for SqliteStore {
         rows.iter().map(message_from_row).collect()
     }
 
+    async fn visitor_message(
+        &self,
+        id: ConversationId,
+        client_id: &str,
+    ) -> Result<Option<(ChatMessage, bool)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.seq, m.sender, m.text, m.at, m.client_id, m.reply_to, m.extras_json, \
+             EXISTS (SELECT 1 FROM messages r WHERE r.conversation_id = m.conversation_id AND r.reply_to = m.seq) \
+             AS answered FROM messages m WHERE m.conversation_id = ? AND m.client_id = ?",
+        )
+        .bind(id.0.to_string())
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("find visitor message"))?;
+        row.map(|r| Ok((message_from_row(&r)?, r.get::<bool, _>("answered")))).transpose()
+    }
+
     async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE conversations SET state_json = ?, lang = COALESCE(?, lang) WHERE id = ?")
             .bind(state_json)
@@ -261,5 +279,12 @@ mod tests {
         assert_eq!(after.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["b"]);
         let found = store.conversation_by_token_hash("h").await.expect("find").expect("exists");
         assert_eq!(found.last_seq, Seq(2));
+        let (question, answered) = store.visitor_message(id, "c1").await.expect("query").expect("stored");
+        assert_eq!((question.seq, answered), (Seq(1), false), "nothing answers seq 1 yet");
+        let reply = NewMessage { reply_to: Some(Seq(1)), client_id: None, ..msg("answer", None) };
+        store.append_message(id, reply).await.expect("reply");
+        let (_, answered) = store.visitor_message(id, "c1").await.expect("query").expect("stored");
+        assert!(answered);
+        assert!(store.visitor_message(id, "nope").await.expect("query").is_none());
     }
 }
