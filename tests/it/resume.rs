@@ -25,8 +25,8 @@ async fn drain(client: &mut Client, quiet: Duration) -> Vec<Value> {
 async fn resume_replays_exactly_the_missed_messages() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
-    let welcome = client.start_conversation().await;
-    let token = welcome["token"].as_str().expect("token").to_owned();
+    let first_welcome = client.start_conversation().await;
+    let token = first_welcome["token"].as_str().expect("token").to_owned();
     let (_, first_reply) = client.ask("How long does delivery take?").await;
     let seen = first_reply["seq"].as_i64().expect("seq");
     // Send a question and vanish before the answer arrives.
@@ -37,7 +37,7 @@ async fn resume_replays_exactly_the_missed_messages() {
     let mut back = server.client().await;
     let welcome = back.hello(Some(&token), Some(seen)).await;
     assert_eq!(welcome["resumed"], true);
-    assert_eq!(welcome["conversation_id"], welcome["conversation_id"]);
+    assert_eq!(welcome["conversation_id"], first_welcome["conversation_id"]);
     let missed = drain(&mut back, Duration::from_millis(700)).await;
     assert_eq!(seqs(&missed), [seen + 1, seen + 2], "exactly the missed messages, in order: {missed:?}");
     assert_eq!(missed[0]["client_id"], "gone-1");
