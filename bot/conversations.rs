@@ -18,8 +18,9 @@ use crate::engine::{self, ConversationState, Effect, Event, Reply};
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
 use crate::kb::SharedKb;
-use crate::protocol::{ChatMessage, ErrorCode, MessageExtras, ProtocolError, Sender};
-use crate::store::{NewMessage, Store, StoreError};
+use crate::protocol::{ChatMessage, ErrorCode, Hello, MessageExtras, ProtocolError, Sender};
+use crate::store::{ConversationRecord, NewConversation, NewMessage, Store, StoreError};
+use crate::token::VisitorToken;
 
 const MAILBOX: usize = 32;
 const LIVE_BUFFER: usize = 64;
@@ -75,6 +76,26 @@ struct Shared {
     actors: Mutex<HashMap<ConversationId, ActorHandle>>,
 }
 
+/// The result of [`Hub::open`].
+pub struct Opened {
+    /// The token the client must keep.
+    pub token: VisitorToken,
+    /// The conversation.
+    pub record: ConversationRecord,
+    /// True when the hello's token was accepted.
+    pub resumed: bool,
+    /// True when the hello carried a token that was malformed or unknown.
+    pub token_rejected: bool,
+}
+
+fn truncate(s: &str, max_bytes: usize) -> String {
+    let mut end = s.len().min(max_bytes);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
 /// Registry of live conversation actors; cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
@@ -92,6 +113,31 @@ impl Hub {
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// Opens the conversation a hello asks for: the one its token belongs to, or a fresh
+    /// one when there is no token or it is malformed or unknown (never someone else's).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn open(&self, hello: &Hello) -> Result<Opened, StoreError> {
+        if let Some(raw) = hello.token.as_deref() {
+            if let Some(token) = VisitorToken::parse(raw) {
+                if let Some(record) = self.shared.store.conversation_by_token_hash(&token.hash()).await? {
+                    return Ok(Opened { token, record, resumed: true, token_rejected: false });
+                }
+            }
+        }
+        let token = VisitorToken::generate();
+        let new = NewConversation {
+            id: ConversationId::new_random(),
+            token_hash: token.hash(),
+            at: Utc::now(),
+            locale: hello.locale.as_deref().map(|l| truncate(l, 35)),
+            page_url: hello.page_url.as_deref().map(|u| truncate(u, 2048)),
+        };
+        let record = self.shared.store.create_conversation(new).await?;
+        Ok(Opened { token, record, resumed: false, token_rejected: hello.token.is_some() })
     }
 
     /// Number of conversations with a running actor.

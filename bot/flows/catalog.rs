@@ -11,9 +11,6 @@ pub const REQUIRED_PHRASES: &[&str] =
 
 const BUILTIN: &[(&str, &str)] = &[("en", include_str!("../../flows/messages/en.toml"))];
 
-/// Names a catalog entry; a plain key string.
-pub type Phrase<'a> = &'a str;
-
 /// Bot phrases for every language, falling back to English.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -83,7 +80,7 @@ impl Catalog {
 
     /// The phrase in `lang` (or its primary subtag, or English), placeholders filled.
     #[must_use]
-    pub fn text(&self, lang: &str, key: Phrase<'_>, args: &[(&str, &str)]) -> String {
+    pub fn text(&self, lang: &str, key: &str, args: &[(&str, &str)]) -> String {
         let primary = crate::kb::analysis::primary_subtag(lang);
         let template = [lang, primary, "en"]
             .iter()

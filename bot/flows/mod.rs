@@ -9,7 +9,7 @@ mod smalltalk;
 
 use std::path::{Path, PathBuf};
 
-pub use catalog::{Catalog, Phrase};
+pub use catalog::Catalog;
 pub use smalltalk::{SmalltalkIntent, SmalltalkRules};
 
 /// A flows-directory file that could not be used.

@@ -87,8 +87,6 @@ pub struct RunningServer {
     pub shutdown: CancellationToken,
     /// Resolves when the server has stopped.
     pub task: tokio::task::JoinHandle<()>,
-    /// The knowledge base (tests wait on it).
-    pub kb: SharedKb,
 }
 
 /// Opens the store, binds the listener, starts loading the knowledge base in the
@@ -130,5 +128,5 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         drop(watcher);
     });
     info!(%addr, "supportbot listening on http://{addr}/");
-    Ok(RunningServer { addr, shutdown, task, kb })
+    Ok(RunningServer { addr, shutdown, task })
 }

@@ -9,18 +9,16 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{Instrument, debug, error, info_span};
 
 use super::AppState;
-use crate::conversations::{Attachment, VisitorInput};
+use crate::conversations::{Attachment, Opened, VisitorInput};
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, ClientFrame, ErrorCode, Hello, Limits, ProtocolError, ServerFrame};
-use crate::store::{ConversationRecord, NewConversation, StoreError};
-use crate::token::VisitorToken;
+use crate::store::StoreError;
 
 /// Socket read buffer: small, because an idle visitor should cost little memory.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -245,21 +243,15 @@ impl Connection {
                 .send_error(ProtocolError::new(ErrorCode::AlreadyGreeted, "This connection already said hello."))
                 .await;
         }
-        let (token, record, resumed) = match self.resolve(&hello).await {
-            Ok(Some(found)) => found,
-            Ok(None) => {
-                let e = ProtocolError::new(
-                    ErrorCode::InvalidToken,
-                    "Unknown or malformed token; starting a new conversation.",
-                );
-                self.send_error(e).await?;
-                match self.create(&hello).await {
-                    Ok(created) => created,
-                    Err(e) => return self.store_failed(&e).await,
-                }
-            }
+        let Opened { token, record, resumed, token_rejected } = match self.state.hub.open(&hello).await {
+            Ok(opened) => opened,
             Err(e) => return self.store_failed(&e).await,
         };
+        if token_rejected {
+            let e =
+                ProtocolError::new(ErrorCode::InvalidToken, "Unknown or malformed token; starting a new conversation.");
+            self.send_error(e).await?;
+        }
         self.attached = Some(self.state.hub.attach(record.id, !resumed));
         self.sent_max = if resumed { Seq(hello.last_seq.unwrap_or(0)).min(record.last_seq) } else { Seq(0) };
         let welcome = ServerFrame::Welcome {
@@ -270,31 +262,6 @@ impl Connection {
         };
         self.send(&welcome).await?;
         self.replay(record.id).await
-    }
-
-    /// Finds the conversation of a hello's token: `Ok(None)` for none or an invalid one.
-    async fn resolve(&self, hello: &Hello) -> Result<Option<(VisitorToken, ConversationRecord, bool)>, StoreError> {
-        match hello.token.as_deref() {
-            None => self.create(hello).await.map(Some),
-            Some(raw) => {
-                let Some(token) = VisitorToken::parse(raw) else { return Ok(None) };
-                let record = self.state.hub.store().conversation_by_token_hash(&token.hash()).await?;
-                Ok(record.map(|r| (token, r, true)))
-            }
-        }
-    }
-
-    async fn create(&self, hello: &Hello) -> Result<(VisitorToken, ConversationRecord, bool), StoreError> {
-        let token = VisitorToken::generate();
-        let new = NewConversation {
-            id: ConversationId::new_random(),
-            token_hash: token.hash(),
-            at: Utc::now(),
-            locale: hello.locale.as_deref().map(|l| truncate(l, 35)),
-            page_url: hello.page_url.as_deref().map(|u| truncate(u, 2048)),
-        };
-        let record = self.state.hub.store().create_conversation(new).await?;
-        Ok((token, record, false))
     }
 
     async fn store_failed(&mut self, e: &StoreError) -> Result<(), Gone> {
@@ -366,12 +333,4 @@ impl Connection {
 fn is_capacity_error(e: axum::Error) -> bool {
     let inner = e.into_inner();
     matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
-}
-
-fn truncate(s: &str, max_bytes: usize) -> String {
-    let mut end = s.len().min(max_bytes);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
 }
