@@ -127,3 +127,24 @@ async fn floods_are_rate_limited() {
     assert!(err["message"].as_str().is_some_and(|m| m.contains("slow down")));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_not_on_the_origin_allow_list_cannot_open_the_socket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let temp = tempfile::tempdir().expect("temp");
+    let mut config = crate::harness::test_config(temp.path());
+    config.allowed_origins = vec!["https://shop.example".into()];
+    let server = TestServer::start_with(config).await;
+    let connect = |origin: &'static str| {
+        let mut request = format!("ws://{}/ws", server.addr).into_client_request().expect("request");
+        request.headers_mut().insert("Origin", origin.parse().expect("header"));
+        tokio_tungstenite::connect_async(request)
+    };
+    let refused = connect("https://evil.example").await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 403),
+        "{refused:?}"
+    );
+    assert!(connect("https://shop.example").await.is_ok(), "an allowed origin connects");
+    server.stop().await;
+}
