@@ -203,12 +203,11 @@ impl Actor {
 
     async fn load(&mut self, just_created: bool) -> Result<(), StoreError> {
         let record = self.hub.shared.store.conversation(self.id).await?.ok_or(StoreError::NotFound(self.id))?;
-        let script = &self.hub.shared.script;
         let state = record
             .state_json
             .as_deref()
             .and_then(|json| serde_json::from_str(json).map_err(|e| warn!(error = %e, "unreadable engine state")).ok())
-            .unwrap_or_else(|| ConversationState::new(record.locale.as_deref(), script));
+            .unwrap_or_else(|| ConversationState::new(record.locale.as_deref()));
         self.state = Some(state);
         if just_created && record.last_seq == Seq(0) {
             self.run_engine(Event::Started, Utc::now()).await?;
@@ -277,7 +276,7 @@ impl Actor {
                 }
                 Effect::Search { query, lang, reply_to } => {
                     let hits = search(&shared.kb, &query, &lang);
-                    let event = Event::SearchResults { reply_to, hits };
+                    let event = Event::SearchResults { reply_to, query, lang, hits };
                     pending.extend(engine::step(state, event, &shared.script, &shared.policy));
                 }
                 Effect::RequestHandoff { reason } => info!(%reason, "handoff requested"),

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod flows;
 pub mod ids;
 pub mod kb;
+pub mod lang;
 pub mod protocol;
 pub mod server;
 pub mod store;

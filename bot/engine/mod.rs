@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::AnswerPolicy;
 use crate::flows::BotScript;
 use crate::ids::Seq;
+use crate::kb::analysis::search_group;
 use crate::kb::{DocKind, KbHit};
+use crate::lang;
 use crate::protocol::{ArticleLink, MessageExtras, QuickReply, Sender, Source};
 
 /// Quick-reply value that asks for a human.
@@ -35,17 +37,17 @@ pub struct ConversationState {
     /// Knowledge-base documents already shown, so agents know what was tried.
     #[serde(default)]
     pub shown: Vec<String>,
+    /// Related articles found in the visitor's language while an English search runs.
+    #[serde(default)]
+    pub pending_related: Vec<ArticleLink>,
 }
 
 impl ConversationState {
     /// State of a new conversation; `locale` is the widget's hint.
     #[must_use]
-    pub fn new(locale: Option<&str>, script: &BotScript) -> Self {
-        let lang = locale
-            .map(|l| crate::kb::analysis::primary_subtag(l).to_ascii_lowercase())
-            .filter(|l| script.catalog.languages().contains(l))
-            .unwrap_or_else(|| "en".to_owned());
-        Self { lang, offered: Vec::new(), handoff_requested: false, shown: Vec::new() }
+    pub fn new(locale: Option<&str>) -> Self {
+        let lang = locale.and_then(lang::canonical).unwrap_or_else(|| lang::DEFAULT_LANG.to_owned());
+        Self { lang, offered: Vec::new(), handoff_requested: false, shown: Vec::new(), pending_related: Vec::new() }
     }
 
     /// The label of a quick reply the bot offered, for echoing a `choice` as text.
@@ -82,6 +84,10 @@ pub enum Event {
     SearchResults {
         /// The visitor message searched for.
         reply_to: Seq,
+        /// The question searched.
+        query: String,
+        /// The language searched.
+        lang: String,
         /// Best first.
         hits: Vec<KbHit>,
     },
@@ -126,6 +132,7 @@ pub fn step(state: &mut ConversationState, event: Event, script: &BotScript, pol
     match event {
         Event::Started => vec![say(state, Sender::Bot, script.catalog.text(&state.lang, "welcome", &[]), None)],
         Event::VisitorText { seq, text } => {
+            state.lang = lang::resolve(&text, &state.lang);
             if let Some(intent) = script.smalltalk.classify(&text, &state.lang) {
                 let reply = script.catalog.text(&state.lang, &intent.reply, &[]);
                 return vec![say(state, Sender::Bot, reply, Some(seq))];
@@ -140,7 +147,9 @@ pub fn step(state: &mut ConversationState, event: Event, script: &BotScript, pol
             let text = state.choice_label(&value, script).unwrap_or(value);
             vec![Effect::Search { query: text, lang: state.lang.clone(), reply_to: seq }]
         }
-        Event::SearchResults { reply_to, hits } => answer(state, script, policy, reply_to, &hits),
+        Event::SearchResults { reply_to, query, lang, hits } => {
+            answer(state, script, policy, Searched { reply_to, query, lang, hits })
+        }
     }
 }
 
@@ -173,13 +182,19 @@ fn request_handoff(state: &mut ConversationState, script: &BotScript, seq: Seq, 
     vec![say(state, Sender::System, text, Some(seq)), Effect::RequestHandoff { reason: reason.to_owned() }]
 }
 
-fn answer(
-    state: &mut ConversationState,
-    script: &BotScript,
-    policy: &AnswerPolicy,
+/// One finished search, as the engine asked for it.
+struct Searched {
     reply_to: Seq,
-    hits: &[KbHit],
-) -> Vec<Effect> {
+    query: String,
+    lang: String,
+    hits: Vec<KbHit>,
+}
+
+/// Answers from the visitor's language if confident; otherwise tries the English
+/// knowledge base once (saying the answer is in English); otherwise falls back honestly.
+fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPolicy, searched: Searched) -> Vec<Effect> {
+    let Searched { reply_to, query, lang: searched_lang, hits } = searched;
+    let in_english_fallback = search_group(&searched_lang) != search_group(&state.lang);
     if let Some(best) = hits.first().filter(|h| h.confidence >= policy.min_confidence) {
         let source = Source {
             kind: best.kind.as_str().to_owned(),
@@ -190,15 +205,30 @@ fn answer(
             score: (best.confidence * 1000.0).round() / 1000.0,
         };
         state.shown.push(format!("{}:{}", best.kind.as_str(), best.id));
+        state.pending_related.clear();
+        let text = if in_english_fallback {
+            format!("{}\n\n{}", script.catalog.text(&state.lang, "english_fallback", &[]), best.answer)
+        } else {
+            best.answer.clone()
+        };
         let extras = MessageExtras { source: Some(source), ..MessageExtras::default() };
-        return vec![say_with(state, Sender::Bot, best.answer.clone(), Some(reply_to), extras)];
+        return vec![say_with(state, Sender::Bot, text, Some(reply_to), extras)];
     }
-    let related: Vec<ArticleLink> = hits
-        .iter()
-        .filter(|h| h.kind == DocKind::Article && h.confidence >= policy.related_min_confidence)
-        .take(RELATED_ARTICLES)
-        .map(|h| ArticleLink { id: h.id.clone(), lang: h.lang.clone(), title: h.title.clone(), url: h.url.clone() })
-        .collect();
+    let mut related: Vec<ArticleLink> = std::mem::take(&mut state.pending_related);
+    for h in hits.iter().filter(|h| h.kind == DocKind::Article && h.confidence >= policy.related_min_confidence) {
+        if related.len() < RELATED_ARTICLES && !related.iter().any(|r| r.id == h.id) {
+            related.push(ArticleLink {
+                id: h.id.clone(),
+                lang: h.lang.clone(),
+                title: h.title.clone(),
+                url: h.url.clone(),
+            });
+        }
+    }
+    if !in_english_fallback && search_group(&state.lang) != search_group(lang::DEFAULT_LANG) {
+        state.pending_related = related;
+        return vec![Effect::Search { query, lang: lang::DEFAULT_LANG.to_owned(), reply_to }];
+    }
     let key = if related.is_empty() { "fallback" } else { "fallback_with_articles" };
     let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles: related };
     let text = script.catalog.text(&state.lang, key, &[]);

@@ -172,14 +172,7 @@ pub fn run_cases(
 ) -> Result<AnswerReport, KbError> {
     let mut report = AnswerReport::default();
     for case in cases {
-        let hits = kb.search(&case.ask, &case.lang, 8)?;
-        let best = hits.first().map(|h| (h.id.clone(), h.confidence));
-        let mut state = ConversationState::new(Some(&case.lang), script);
-        let effects = engine::step(&mut state, Event::SearchResults { reply_to: Seq(1), hits }, script, policy);
-        let answered = effects.iter().find_map(|e| match e {
-            Effect::Say(reply) => reply.extras.source.as_ref().map(|s| s.id.clone()),
-            _ => None,
-        });
+        let (answered, best) = ask(kb, script, policy, &case.ask, &case.lang)?;
         let passed = match &answered {
             None => case.expects_none(),
             Some(id) => case.expect.contains(id),
@@ -187,4 +180,49 @@ pub fn run_cases(
         report.outcomes.push(CaseOutcome { case: case.clone(), answered, best, passed });
     }
     Ok(report)
+}
+
+/// What the bot answered (document id, if any) and the first search's best candidate.
+pub type Asked = (Option<String>, Option<(String, f32)>);
+
+/// Asks one question the way a visitor with this locale would, following the engine's
+/// searches (including the English fallback); returns the answering document id and the
+/// best candidate of the first search.
+///
+/// # Errors
+/// When the index cannot be searched.
+pub fn ask(
+    kb: &KnowledgeBase,
+    script: &BotScript,
+    policy: &AnswerPolicy,
+    question: &str,
+    locale: &str,
+) -> Result<Asked, KbError> {
+    let mut state = ConversationState::new(Some(locale));
+    let mut pending =
+        engine::step(&mut state, Event::VisitorText { seq: Seq(1), text: question.to_owned() }, script, policy);
+    let mut best = None;
+    while let Some(effect) = pending.pop() {
+        match effect {
+            Effect::Search { query, lang, reply_to } => {
+                let hits = kb.search(&query, &lang, 8)?;
+                if best.is_none() {
+                    best = Some(hits.first().map(|h| (h.id.clone(), h.confidence)));
+                }
+                pending.extend(engine::step(
+                    &mut state,
+                    Event::SearchResults { reply_to, query, lang, hits },
+                    script,
+                    policy,
+                ));
+            }
+            Effect::Say(reply) => {
+                if let Some(source) = reply.extras.source {
+                    return Ok((Some(source.id), best.flatten()));
+                }
+            }
+            Effect::RequestHandoff { .. } => {}
+        }
+    }
+    Ok((None, best.flatten()))
 }

@@ -10,11 +10,11 @@ use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFiel
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
 use super::KbError;
-use super::analysis::{self, AnalyzerKind};
+use super::analysis::{self, AnalysisOptions, AnalyzerKind};
 use super::content::KbContent;
 
 /// Bumped whenever the schema or analyzers change, so old indexes are rebuilt.
-const SCHEMA_VERSION: &str = "kb-schema-3";
+const SCHEMA_VERSION: &str = "kb-schema-4";
 const FINGERPRINT_FILE: &str = "FINGERPRINT";
 
 /// Index fields of one analyzer family.
@@ -35,7 +35,7 @@ pub struct LangFields {
 pub struct Fields {
     /// `faq:<lang>:<id>` or `article:<lang>:<slug>`; several FAQ phrasings share a key.
     pub key: Field,
-    /// Document language code, for filtering.
+    /// Document search group ([`analysis::search_group`]), for filtering.
     pub lang: Field,
     /// Text fields per analyzer family.
     pub by_analyzer: HashMap<AnalyzerKind, LangFields>,
@@ -88,14 +88,18 @@ pub fn faq_key(lang: &str, id: &str) -> String {
 ///
 /// # Errors
 /// When the directory cannot be written or tantivy fails.
-pub fn open_or_build(content: &KbContent, dir: &Path) -> Result<(Index, Fields, bool), KbError> {
+pub fn open_or_build(
+    content: &KbContent,
+    dir: &Path,
+    options: AnalysisOptions,
+) -> Result<(Index, Fields, bool), KbError> {
     let (schema, fields) = schema();
-    let wanted = format!("{SCHEMA_VERSION}\n{}", content.fingerprint);
+    let wanted = format!("{SCHEMA_VERSION}\n{}\n{}", options.key(), content.fingerprint);
     let stored = std::fs::read_to_string(dir.join(FINGERPRINT_FILE)).ok();
     if stored.as_deref() == Some(wanted.as_str()) {
         if let Ok(index) = Index::open_in_dir(dir) {
             if index.schema() == schema {
-                analysis::register(index.tokenizers());
+                analysis::register(index.tokenizers(), options);
                 return Ok((index, fields, false));
             }
         }
@@ -105,7 +109,7 @@ pub fn open_or_build(content: &KbContent, dir: &Path) -> Result<(Index, Fields, 
     }
     std::fs::create_dir_all(dir).map_err(|e| KbError::io(dir, e))?;
     let index = Index::create_in_dir(dir, schema)?;
-    analysis::register(index.tokenizers());
+    analysis::register(index.tokenizers(), options);
     fill(&index, &fields, content)?;
     std::fs::write(dir.join(FINGERPRINT_FILE), wanted).map_err(|e| KbError::io(dir, e))?;
     Ok((index, fields, true))
@@ -115,10 +119,10 @@ pub fn open_or_build(content: &KbContent, dir: &Path) -> Result<(Index, Fields, 
 ///
 /// # Errors
 /// When tantivy fails.
-pub fn build_in_ram(content: &KbContent) -> Result<(Index, Fields), KbError> {
+pub fn build_in_ram(content: &KbContent, options: AnalysisOptions) -> Result<(Index, Fields), KbError> {
     let (schema, fields) = schema();
     let index = Index::create_in_ram(schema);
-    analysis::register(index.tokenizers());
+    analysis::register(index.tokenizers(), options);
     fill(&index, &fields, content)?;
     Ok((index, fields))
 }
@@ -129,7 +133,7 @@ fn fill(index: &Index, fields: &Fields, content: &KbContent) -> Result<(), KbErr
         let f = fields.for_lang(&article.lang);
         let mut doc = TantivyDocument::default();
         doc.add_text(fields.key, article_key(&article.lang, &article.slug));
-        doc.add_text(fields.lang, &article.lang);
+        doc.add_text(fields.lang, analysis::search_group(&article.lang));
         doc.add_text(f.title, &article.title);
         for tag in &article.tags {
             doc.add_text(f.tags, tag);
@@ -147,7 +151,7 @@ fn fill(index: &Index, fields: &Fields, content: &KbContent) -> Result<(), KbErr
         for phrasing in std::iter::once(&faq.question).chain(&faq.also) {
             let mut doc = TantivyDocument::default();
             doc.add_text(fields.key, faq_key(&faq.lang, &faq.id));
-            doc.add_text(fields.lang, &faq.lang);
+            doc.add_text(fields.lang, analysis::search_group(&faq.lang));
             doc.add_text(f.question, phrasing);
             doc.add_text(f.body, &faq.answer);
             writer.add_document(doc)?;

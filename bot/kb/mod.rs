@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod answer_tests;
 pub mod check;
+pub mod chinese;
 pub mod content;
 pub mod index;
 pub mod query;

@@ -8,14 +8,16 @@
 
 use std::collections::HashMap;
 
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream,
-};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
-use super::analysis::{self, AnalyzerKind};
+use super::analysis::{self, AnalysisOptions, AnalyzerKind};
 
 /// Relative weight of a synonym match in BM25 ranking.
 pub const SYNONYM_BOOST: f32 = 0.8;
+/// Relative weight of a word matched after removing accents ("zwrot pieniedzy").
+pub const FOLDED_BOOST: f32 = 0.95;
+/// Relative weight of the shorter words inside a compound the documents never use whole.
+pub const PARTS_BOOST: f32 = 0.8;
 /// Relative weight of a corrected-typo match in BM25 ranking.
 pub const TYPO_BOOST: f32 = 0.6;
 const MIN_TYPO_CHARS: usize = 5;
@@ -44,8 +46,8 @@ pub struct SynonymGroup {
 
 /// Parses synonym lines (`a, b c, d`) into groups; `#` starts a comment.
 #[must_use]
-pub fn parse_synonyms(text: &str, kind: AnalyzerKind) -> Vec<SynonymGroup> {
-    let mut raw = raw_analyzer(kind);
+pub fn parse_synonyms(text: &str, kind: AnalyzerKind, options: AnalysisOptions) -> Vec<SynonymGroup> {
+    let mut raw = kind.raw(options);
     text.lines()
         .map(|l| l.split('#').next().unwrap_or_default())
         .filter_map(|line| {
@@ -61,18 +63,17 @@ pub fn parse_synonyms(text: &str, kind: AnalyzerKind) -> Vec<SynonymGroup> {
 pub fn builtin_synonyms(kind: AnalyzerKind) -> &'static str {
     match kind {
         AnalyzerKind::English => include_str!("synonyms/en.txt"),
-        _ => "",
+        AnalyzerKind::Russian => include_str!("synonyms/ru.txt"),
+        AnalyzerKind::Polish => include_str!("synonyms/pl.txt"),
+        AnalyzerKind::Chinese => include_str!("synonyms/zh.txt"),
+        AnalyzerKind::Generic => "",
     }
 }
 
-/// Lowercased, accent-folded words, without stop-word removal or stemming.
+/// The key under which a raw word is looked up ignoring accents.
 #[must_use]
-pub fn raw_analyzer(kind: AnalyzerKind) -> TextAnalyzer {
-    let base = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(40)).filter(LowerCaser);
-    match kind {
-        AnalyzerKind::Russian => base.build(),
-        _ => base.filter(AsciiFoldingFilter).build(),
-    }
+pub fn folded_key(word: &str) -> String {
+    analysis::fold_polish(word)
 }
 
 /// The words of `text` in order (with repeats).
@@ -91,6 +92,8 @@ pub struct LangLexicon<'a> {
     pub synonyms: &'a [SynonymGroup],
     /// Every raw word used in documents, with its analyzed term.
     pub vocabulary: &'a HashMap<String, String>,
+    /// The same, keyed by [`folded_key`] (the most frequent term wins).
+    pub folded: &'a HashMap<String, String>,
     /// Document frequency per analyzed term.
     pub doc_freq: &'a HashMap<String, u32>,
 }
@@ -98,12 +101,11 @@ pub struct LangLexicon<'a> {
 /// Plans the concepts of a question.
 pub fn plan(
     question: &str,
-    kind: AnalyzerKind,
+    raw: &mut TextAnalyzer,
     analyzer: &mut TextAnalyzer,
     lexicon: &LangLexicon<'_>,
 ) -> Vec<Concept> {
-    let mut raw = raw_analyzer(kind);
-    let words = raw_words(&mut raw, question);
+    let words = raw_words(raw, question);
     let mut concepts: Vec<Concept> = Vec::new();
     let mut i = 0;
     while i < words.len() {
@@ -124,11 +126,22 @@ pub fn plan(
         }
         let word = &words[i];
         i += 1;
-        let terms = analysis::terms(analyzer, word);
-        let Some(term) = terms.into_iter().next() else { continue }; // a stop word
+        let mut terms = analysis::terms(analyzer, word);
+        // One term per word, except compounds (Chinese) that also yield their parts: the
+        // whole word comes last.
+        let Some(term) = terms.pop() else { continue }; // a stop word
         let mut alternatives = vec![Alternative { terms: vec![term.clone()], boost: 1.0 }];
         if !lexicon.doc_freq.contains_key(&term) {
-            alternatives.extend(typo_corrections(word, lexicon));
+            if let Some(known) = lexicon.folded.get(&folded_key(word)).filter(|t| **t != term) {
+                alternatives.push(Alternative { terms: vec![known.clone()], boost: FOLDED_BOOST });
+            }
+            let parts: Vec<String> = terms.into_iter().filter(|t| lexicon.doc_freq.contains_key(t)).collect();
+            if !parts.is_empty() {
+                alternatives.push(Alternative { terms: parts, boost: PARTS_BOOST });
+            }
+            if alternatives.len() == 1 {
+                alternatives.extend(typo_corrections(word, lexicon));
+            }
         }
         push_concept(&mut concepts, alternatives);
     }
@@ -189,31 +202,77 @@ fn typo_corrections(word: &str, lexicon: &LangLexicon<'_>) -> Vec<Alternative> {
 mod tests {
     use super::*;
 
-    fn lexicon_words() -> (HashMap<String, String>, HashMap<String, u32>) {
-        let mut analyzer = AnalyzerKind::English.build();
-        let mut vocabulary = HashMap::new();
-        let mut doc_freq = HashMap::new();
-        for word in ["return", "parcel", "address", "change", "delivery"] {
+    struct Lexicon {
+        synonyms: Vec<SynonymGroup>,
+        vocabulary: HashMap<String, String>,
+        folded: HashMap<String, String>,
+        doc_freq: HashMap<String, u32>,
+    }
+
+    fn lexicon(kind: AnalyzerKind, words: &[&str], synonyms: &str) -> Lexicon {
+        let options = AnalysisOptions::default();
+        let mut analyzer = kind.build(options);
+        let mut lexicon = Lexicon {
+            synonyms: parse_synonyms(synonyms, kind, options),
+            vocabulary: HashMap::new(),
+            folded: HashMap::new(),
+            doc_freq: HashMap::new(),
+        };
+        for word in words {
             let term = analysis::terms(&mut analyzer, word).remove(0);
-            doc_freq.insert(term.clone(), 3);
-            vocabulary.insert(word.to_owned(), term);
+            lexicon.doc_freq.insert(term.clone(), 3);
+            lexicon.folded.insert(folded_key(word), term.clone());
+            lexicon.vocabulary.insert((*word).to_owned(), term);
         }
-        (vocabulary, doc_freq)
+        lexicon
+    }
+
+    fn concepts(kind: AnalyzerKind, lexicon: &Lexicon, question: &str) -> Vec<Concept> {
+        let options = AnalysisOptions::default();
+        let view = LangLexicon {
+            synonyms: &lexicon.synonyms,
+            vocabulary: &lexicon.vocabulary,
+            folded: &lexicon.folded,
+            doc_freq: &lexicon.doc_freq,
+        };
+        plan(question, &mut kind.raw(options), &mut kind.build(options), &view)
     }
 
     #[test]
     fn synonyms_and_typos_become_alternatives() {
-        let (vocabulary, doc_freq) = lexicon_words();
-        let synonyms = parse_synonyms("parcel, package\nreturn, send back\n", AnalyzerKind::English);
-        let lexicon = LangLexicon { synonyms: &synonyms, vocabulary: &vocabulary, doc_freq: &doc_freq };
-        let mut analyzer = AnalyzerKind::English.build();
-        let concepts =
-            plan("how do I send back a package? chnage adress", AnalyzerKind::English, &mut analyzer, &lexicon);
+        let kind = AnalyzerKind::English;
+        let lexicon = lexicon(
+            kind,
+            &["return", "parcel", "address", "change", "delivery"],
+            "parcel, package\nreturn, send back\n",
+        );
+        let concepts = concepts(kind, &lexicon, "how do I send back a package? chnage adress");
         let firsts: Vec<Vec<String>> = concepts.iter().map(|c| c.alternatives[0].terms.clone()).collect();
         assert_eq!(firsts, [vec!["send", "back"], vec!["packag"], vec!["chnage"], vec!["adress"]]);
         assert_eq!(concepts[0].alternatives[1].terms, ["return"]);
         assert_eq!(concepts[1].alternatives[1].terms, ["parcel"]);
         assert_eq!(concepts[2].alternatives[1].terms, ["chang"], "transposition corrected");
         assert_eq!(concepts[3].alternatives[1].terms, ["address"], "missing letter corrected");
+    }
+
+    #[test]
+    fn polish_words_typed_without_polish_letters_find_the_written_form() {
+        let kind = AnalyzerKind::Polish;
+        let lexicon = lexicon(kind, &["pieniędzy", "zwrot"], "");
+        let concepts = concepts(kind, &lexicon, "zwrot pieniedzy");
+        assert_eq!(concepts.len(), 2);
+        let known = &lexicon.vocabulary["pieniędzy"];
+        assert!(concepts[1].alternatives.iter().any(|a| a.terms == [known.clone()]), "{concepts:?}");
+    }
+
+    #[test]
+    fn chinese_synonyms_match_across_scripts() {
+        let kind = AnalyzerKind::Chinese;
+        let lexicon = lexicon(kind, &["退款"], "退款, 退錢");
+        let concepts = concepts(kind, &lexicon, "怎么退钱");
+        assert!(
+            concepts.iter().any(|c| c.alternatives.iter().any(|a| a.terms == ["退款"])),
+            "a Simplified question reaches a Traditional synonym: {concepts:?}"
+        );
     }
 }

@@ -14,6 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use super::analysis::AnalysisOptions;
 use super::{ContentError, KbContent, KbError, KnowledgeBase, SharedKb};
 
 /// Quiet period after the last file event before re-indexing (editors save in bursts).
@@ -86,7 +87,7 @@ impl KbService {
         let errors = content.errors.clone();
         let (articles, faqs) = (content.articles.len(), content.faqs.len());
         let dir = self.index_root.join(&fingerprint[..16.min(fingerprint.len())]);
-        let (kb, rebuilt) = KnowledgeBase::open(content, &dir)?;
+        let (kb, rebuilt) = KnowledgeBase::open(content, &dir, AnalysisOptions::default())?;
         self.kb.store(Some(Arc::new(kb)));
         self.status.store(Arc::new(KbStatus {
             serving: Some(fingerprint),

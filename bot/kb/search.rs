@@ -17,7 +17,8 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use super::KbError;
-use super::analysis::{self, AnalyzerKind};
+use super::analysis::{self, AnalysisOptions, AnalyzerKind};
+use super::chinese;
 use super::content::{Article, FaqEntry, KbContent};
 use super::index::{self, Fields};
 use super::query::{self, Alternative, Concept, LangLexicon, SynonymGroup};
@@ -99,6 +100,8 @@ struct LangStats {
     doc_freq: HashMap<String, u32>,
     /// Raw document word → analyzed term, for typo correction.
     vocabulary: HashMap<String, String>,
+    /// The same keyed without accents.
+    folded: HashMap<String, String>,
     synonyms: Vec<SynonymGroup>,
 }
 
@@ -131,6 +134,7 @@ pub struct KnowledgeBase {
     fields: Fields,
     reader: IndexReader,
     index: Index,
+    options: AnalysisOptions,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -145,9 +149,9 @@ impl KnowledgeBase {
     ///
     /// # Errors
     /// When the index cannot be built or opened.
-    pub fn open(content: KbContent, index_dir: &Path) -> Result<(Self, bool), KbError> {
-        let (index, fields, rebuilt) = index::open_or_build(&content, index_dir)?;
-        Ok((Self::assemble(content, index, fields)?, rebuilt))
+    pub fn open(content: KbContent, index_dir: &Path, options: AnalysisOptions) -> Result<(Self, bool), KbError> {
+        let (index, fields, rebuilt) = index::open_or_build(&content, index_dir, options)?;
+        Ok((Self::assemble(content, index, fields, options)?, rebuilt))
     }
 
     /// Builds everything in memory, for tests and content checks.
@@ -155,44 +159,55 @@ impl KnowledgeBase {
     /// # Errors
     /// When tantivy fails.
     pub fn in_ram(content: KbContent) -> Result<Self, KbError> {
-        let (index, fields) = index::build_in_ram(&content)?;
-        Self::assemble(content, index, fields)
+        Self::in_ram_with(content, AnalysisOptions::default())
     }
 
-    fn assemble(content: KbContent, index: Index, fields: Fields) -> Result<Self, KbError> {
+    /// [`KnowledgeBase::in_ram`] with non-default analyzers (benchmarks compare them).
+    ///
+    /// # Errors
+    /// When tantivy fails.
+    pub fn in_ram_with(content: KbContent, options: AnalysisOptions) -> Result<Self, KbError> {
+        let (index, fields) = index::build_in_ram(&content, options)?;
+        Self::assemble(content, index, fields, options)
+    }
+
+    fn assemble(content: KbContent, index: Index, fields: Fields, options: AnalysisOptions) -> Result<Self, KbError> {
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let mut analyzers: HashMap<AnalyzerKind, TextAnalyzer> = HashMap::new();
         let mut docs = HashMap::new();
         for a in &content.articles {
-            let analyzer = analyzers.entry(AnalyzerKind::for_lang(&a.lang)).or_insert_with_key(|k| k.build());
+            let analyzer = analyzers.entry(AnalyzerKind::for_lang(&a.lang)).or_insert_with_key(|k| k.build(options));
             let strong = format!("{}\n{}", a.title, a.tags.join("\n"));
             let body = format!("{}\n{}", a.summary.as_deref().unwrap_or_default(), a.body);
             docs.insert(index::article_key(&a.lang, &a.slug), article_info(a, analyzer, &strong, &body));
         }
         for f in &content.faqs {
-            let analyzer = analyzers.entry(AnalyzerKind::for_lang(&f.lang)).or_insert_with_key(|k| k.build());
+            let analyzer = analyzers.entry(AnalyzerKind::for_lang(&f.lang)).or_insert_with_key(|k| k.build(options));
             docs.insert(index::faq_key(&f.lang, &f.id), faq_info(f, analyzer));
         }
         let mut stats: HashMap<String, LangStats> = HashMap::new();
         for doc in docs.values() {
-            let s = stats.entry(doc.lang.clone()).or_default();
+            let s = stats.entry(analysis::search_group(&doc.lang).to_owned()).or_default();
             s.docs += 1;
             for term in doc.strong_terms.union(&doc.body_terms) {
                 *s.doc_freq.entry(term.clone()).or_default() += 1;
             }
         }
-        for (lang, s) in &mut stats {
-            let kind = AnalyzerKind::for_lang(lang);
-            s.synonyms = query::parse_synonyms(query::builtin_synonyms(kind), kind);
-            if let Some(text) = content.synonyms.get(lang) {
-                s.synonyms.extend(query::parse_synonyms(text, kind));
+        for (group, s) in &mut stats {
+            let kind = AnalyzerKind::for_lang(group);
+            s.synonyms = query::parse_synonyms(query::builtin_synonyms(kind), kind, options);
+            for (lang, text) in &content.synonyms {
+                if analysis::search_group(lang) == group {
+                    s.synonyms.extend(query::parse_synonyms(text, kind, options));
+                }
             }
-            let analyzer = analyzers.entry(kind).or_insert_with_key(|k| k.build());
-            let mut raw = query::raw_analyzer(kind);
+            let analyzer = analyzers.entry(kind).or_insert_with_key(|k| k.build(options));
+            let mut raw = kind.raw(options);
+            let in_group = |lang: &str| analysis::search_group(lang) == group;
             let texts = content
                 .articles
                 .iter()
-                .filter(|a| &a.lang == lang)
+                .filter(|a| in_group(&a.lang))
                 .map(|a| {
                     format!(
                         "{}\n{}\n{}\n{}",
@@ -206,20 +221,26 @@ impl KnowledgeBase {
                     content
                         .faqs
                         .iter()
-                        .filter(|f| &f.lang == lang)
+                        .filter(|f| in_group(&f.lang))
                         .map(|f| format!("{}\n{}\n{}", f.question, f.also.join("\n"), f.answer)),
                 );
             for text in texts {
                 for word in query::raw_words(&mut raw, &text) {
                     if let std::collections::hash_map::Entry::Vacant(slot) = s.vocabulary.entry(word) {
-                        if let Some(term) = analysis::terms(analyzer, slot.key()).into_iter().next() {
+                        if let Some(term) = analysis::terms(analyzer, slot.key()).pop() {
                             slot.insert(term);
                         }
                     }
                 }
             }
+            // Accent-free lookup: the most frequent term wins for words that fold together.
+            let mut words: Vec<(&String, &String)> = s.vocabulary.iter().collect();
+            words.sort_by_key(|(word, term)| (std::cmp::Reverse(s.doc_freq.get(*term).copied().unwrap_or(0)), *word));
+            for (word, term) in words {
+                s.folded.entry(query::folded_key(word)).or_insert_with(|| term.clone());
+            }
         }
-        Ok(Self { content, docs, stats, fields, reader, index })
+        Ok(Self { content, docs, stats, fields, reader, index, options })
     }
 
     /// The content this was built from.
@@ -265,19 +286,25 @@ impl KnowledgeBase {
     /// # Errors
     /// When the index cannot be searched.
     pub fn search(&self, question: &str, lang: &str, limit: usize) -> Result<Vec<KbHit>, KbError> {
-        let Some(stats) = self.stats.get(lang) else {
+        let group = analysis::search_group(lang);
+        let Some(stats) = self.stats.get(group) else {
             return Ok(Vec::new());
         };
-        let kind = AnalyzerKind::for_lang(lang);
-        let mut analyzer = self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build());
-        let lexicon =
-            LangLexicon { synonyms: &stats.synonyms, vocabulary: &stats.vocabulary, doc_freq: &stats.doc_freq };
-        let concepts = query::plan(question, kind, &mut analyzer, &lexicon);
+        let kind = AnalyzerKind::for_lang(group);
+        let mut analyzer =
+            self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build(self.options));
+        let lexicon = LangLexicon {
+            synonyms: &stats.synonyms,
+            vocabulary: &stats.vocabulary,
+            folded: &stats.folded,
+            doc_freq: &stats.doc_freq,
+        };
+        let concepts = query::plan(question, &mut kind.raw(self.options), &mut analyzer, &lexicon);
         if concepts.is_empty() {
             return Ok(Vec::new());
         }
         let searcher: Searcher = self.reader.searcher();
-        let query = self.build_query(&concepts, lang);
+        let query = self.build_query(&concepts, group);
         let top = searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score())?;
         let max_bm25 = top.first().map_or(1.0, |(s, _)| s.max(f32::EPSILON));
         let weights: Vec<(&Concept, f32)> = concepts.iter().map(|c| (c, stats.concept_weight(c))).collect();
@@ -294,7 +321,7 @@ impl KnowledgeBase {
             let Some(doc) = self.docs.get(&key) else { continue };
             let confidence = coverage(&weights, doc);
             let rank = RANK_CONFIDENCE_SHARE * confidence + (1.0 - RANK_CONFIDENCE_SHARE) * (bm25 / max_bm25);
-            ranked.push((rank, hit(doc, confidence, bm25)));
+            ranked.push((rank, hit(doc, confidence, bm25, lang)));
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(ranked.into_iter().take(limit).map(|(_, h)| h).collect())
@@ -353,14 +380,22 @@ fn coverage(weights: &[(&Concept, f32)], doc: &DocInfo) -> f32 {
     COVERAGE_SHARE * share + (1.0 - COVERAGE_SHARE) * (1.0 - (-covered / INFORMATION_SCALE).exp())
 }
 
-fn hit(doc: &DocInfo, confidence: f32, bm25: f32) -> KbHit {
+/// A hit as the visitor reads it: Chinese is shown in the visitor's script.
+fn hit(doc: &DocInfo, confidence: f32, bm25: f32, reader_lang: &str) -> KbHit {
+    let readable = |text: &str| {
+        if doc.lang != reader_lang && analysis::primary_subtag(reader_lang) == "zh" {
+            chinese::to_script(text, reader_lang)
+        } else {
+            text.to_owned()
+        }
+    };
     KbHit {
         kind: doc.kind,
         id: doc.id.clone(),
         lang: doc.lang.clone(),
-        title: doc.title.clone(),
+        title: readable(&doc.title),
         url: doc.url.clone(),
-        answer: doc.answer.clone(),
+        answer: readable(&doc.answer),
         confidence,
         bm25,
     }

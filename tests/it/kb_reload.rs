@@ -20,14 +20,15 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Asks until the answer's source id is `want` (None = fallback), or fails after a deadline.
 async fn ask_until(client: &mut Client, question: &str, want: Option<&str>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, reply) = client.ask(question).await;
         if reply["source"]["id"].as_str() == want {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "answer never became {want:?}; last: {reply}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Slower than the socket's rate limit (30 frames per 10 s).
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -18,7 +18,7 @@ fn sample_questions_are_answered_from_the_right_document() {
     let content = KbContent::load(&repo_path("knowledge-base")).expect("sample KB loads");
     assert!(content.errors.is_empty(), "sample KB has errors: {:?}", content.errors);
     let temp = tempfile::tempdir().expect("temp dir");
-    let (kb, _) = KnowledgeBase::open(content, &temp.path().join("index")).expect("index builds");
+    let (kb, _) = KnowledgeBase::open(content, &temp.path().join("index"), Default::default()).expect("index builds");
     let script = BotScript::load(&repo_path("flows")).expect("flows load");
     let cases = load_cases(&repo_path("knowledge-base/tests")).expect("answer tests load");
     let answerable = cases.iter().filter(|c| !c.expects_none()).count();
