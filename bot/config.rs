@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::auth::ApiToken;
+
 /// Settings shared by `serve` and the content checks, as given on the command line.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -44,6 +46,8 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     answers: FileAnswers,
+    #[serde(default)]
+    tokens: Vec<ApiToken>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +111,8 @@ pub struct Config {
     pub limits: SocketLimits,
     /// Answer thresholds.
     pub answers: AnswerPolicy,
+    /// API tokens (hashed) for editors, the shop's systems, agents and managers.
+    pub tokens: Vec<ApiToken>,
 }
 
 /// Why a configuration could not be loaded.
@@ -149,6 +155,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             limits: SocketLimits { max_text_bytes: 4096, max_frame_bytes: 16 * 1024, frames_per_10s: 30 },
             answers: AnswerPolicy::default(),
+            tokens: Vec::new(),
         }
     }
 }
@@ -180,6 +187,7 @@ impl Config {
                 min_confidence: file.answers.min_confidence.unwrap_or(d.answers.min_confidence),
                 related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),
             },
+            tokens: file.tokens,
         };
         config.validate()?;
         Ok(config)
@@ -199,6 +207,15 @@ impl Config {
         let a = &self.answers;
         if !(0.0..=1.0).contains(&a.min_confidence) || !(0.0..=a.min_confidence).contains(&a.related_min_confidence) {
             return Err(invalid("answers", "need 0 ≤ related_min_confidence ≤ min_confidence ≤ 1"));
+        }
+        if let Some(t) = self.tokens.iter().find(|t| !crate::auth::is_sha256_hex(&t.sha256)) {
+            return Err(ConfigError::Invalid {
+                key: "tokens.sha256",
+                reason: format!(
+                    "token {:?}: expected 64 lowercase hex characters (the SHA-256 of the token; `supportbot token new` prints one)",
+                    t.name
+                ),
+            });
         }
         Ok(())
     }

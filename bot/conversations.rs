@@ -19,7 +19,7 @@ use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
 use crate::kb::SharedKb;
 use crate::protocol::{ChatMessage, ErrorCode, Hello, MessageExtras, ProtocolError, Sender};
-use crate::store::{ConversationRecord, NewConversation, NewMessage, Store, StoreError};
+use crate::store::{ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError};
 use crate::token::VisitorToken;
 
 const MAILBOX: usize = 32;
@@ -278,6 +278,20 @@ impl Actor {
                     let hits = search(&shared.kb, &query, &lang);
                     let event = Event::SearchResults { reply_to, query, lang, hits };
                     pending.extend(engine::step(state, event, &shared.script, &shared.policy));
+                }
+                Effect::RecordGap { seq, question, lang, near_miss } => {
+                    let gap = Gap {
+                        conversation: self.id,
+                        seq,
+                        at: now,
+                        lang,
+                        question,
+                        near_miss: near_miss.map(|n| (n.id, n.lang, n.confidence)),
+                    };
+                    // Losing a gap record must not cost the visitor their answer.
+                    if let Err(e) = shared.store.record_gap(gap).await {
+                        warn!(error = %e, "cannot record unanswered question");
+                    }
                 }
                 Effect::RequestHandoff { reason } => info!(%reason, "handoff requested"),
             }

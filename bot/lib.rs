@@ -11,6 +11,7 @@
 //! - [`server`]: axum routes, the visitor socket, static widget files.
 //! - [`config`], [`ids`], [`token`]: configuration, typed ids, visitor tokens.
 
+pub mod auth;
 pub mod config;
 pub mod conversations;
 pub mod engine;

@@ -40,6 +40,20 @@ pub struct ConversationState {
     /// Related articles found in the visitor's language while an English search runs.
     #[serde(default)]
     pub pending_related: Vec<ArticleLink>,
+    /// Best candidate of the visitor-language search while an English search runs.
+    #[serde(default)]
+    pub pending_near_miss: Option<NearMiss>,
+}
+
+/// The best document that was not good enough to answer with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NearMiss {
+    /// FAQ id or article slug.
+    pub id: String,
+    /// Its language.
+    pub lang: String,
+    /// Its confidence.
+    pub confidence: f32,
 }
 
 impl ConversationState {
@@ -47,7 +61,14 @@ impl ConversationState {
     #[must_use]
     pub fn new(locale: Option<&str>) -> Self {
         let lang = locale.and_then(lang::canonical).unwrap_or_else(|| lang::DEFAULT_LANG.to_owned());
-        Self { lang, offered: Vec::new(), handoff_requested: false, shown: Vec::new(), pending_related: Vec::new() }
+        Self {
+            lang,
+            offered: Vec::new(),
+            handoff_requested: false,
+            shown: Vec::new(),
+            pending_related: Vec::new(),
+            pending_near_miss: None,
+        }
     }
 
     /// The label of a quick reply the bot offered, for echoing a `choice` as text.
@@ -119,6 +140,17 @@ pub enum Effect {
         lang: String,
         /// The visitor message it answers.
         reply_to: Seq,
+    },
+    /// Remember a question the knowledge base could not answer, for editors.
+    RecordGap {
+        /// The visitor message.
+        seq: Seq,
+        /// The question.
+        question: String,
+        /// Conversation language.
+        lang: String,
+        /// The best candidate that was not good enough.
+        near_miss: Option<NearMiss>,
     },
     /// Put the conversation in front of people.
     RequestHandoff {
@@ -206,6 +238,7 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
         };
         state.shown.push(format!("{}:{}", best.kind.as_str(), best.id));
         state.pending_related.clear();
+        state.pending_near_miss = None;
         let text = if in_english_fallback {
             format!("{}\n\n{}", script.catalog.text(&state.lang, "english_fallback", &[]), best.answer)
         } else {
@@ -225,12 +258,24 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
             });
         }
     }
+    let near_miss = [
+        state.pending_near_miss.take(),
+        hits.first().map(|h| NearMiss { id: h.id.clone(), lang: h.lang.clone(), confidence: h.confidence }),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
     if !in_english_fallback && search_group(&state.lang) != search_group(lang::DEFAULT_LANG) {
         state.pending_related = related;
+        state.pending_near_miss = near_miss;
         return vec![Effect::Search { query, lang: lang::DEFAULT_LANG.to_owned(), reply_to }];
     }
     let key = if related.is_empty() { "fallback" } else { "fallback_with_articles" };
     let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles: related };
     let text = script.catalog.text(&state.lang, key, &[]);
-    vec![say_with(state, Sender::Bot, text, Some(reply_to), extras)]
+    let lang = state.lang.clone();
+    vec![
+        say_with(state, Sender::Bot, text, Some(reply_to), extras),
+        Effect::RecordGap { seq: reply_to, question: query, lang, near_miss },
+    ]
 }

@@ -82,14 +82,19 @@ fn unsure_answer_is_honest_and_offers_a_person() {
             hit(DocKind::Article, "c", 0.1),
         ],
     });
-    let [Effect::Say(reply)] = out.as_slice() else { panic!("one reply expected: {out:?}") };
+    let [Effect::Say(reply), Effect::RecordGap { near_miss, .. }] = out.as_slice() else {
+        panic!("a reply and a recorded gap expected: {out:?}")
+    };
+    assert_eq!(near_miss.as_ref().map(|n| n.id.as_str()), Some("a"), "the best candidate is the near miss");
     assert!(reply.extras.source.is_none());
     let ids: Vec<_> = reply.extras.articles.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"], "only articles above the related threshold");
     assert_eq!(reply.extras.quick_replies[0].value, HANDOFF_VALUE);
 
     let out = chat.step(Event::SearchResults { query: "q".into(), lang: "en".into(), reply_to: Seq(5), hits: vec![] });
-    let [Effect::Say(reply)] = out.as_slice() else { panic!("one reply expected: {out:?}") };
+    let [Effect::Say(reply), Effect::RecordGap { near_miss: None, .. }] = out.as_slice() else {
+        panic!("one reply expected: {out:?}")
+    };
     assert!(reply.text.contains("talk to a person"), "{}", reply.text);
     assert!(reply.extras.articles.is_empty());
 }
@@ -174,7 +179,11 @@ fn no_answer_in_either_language_falls_back_once_with_related_articles_from_both(
         reply_to: Seq(3),
         hits: vec![hit_in("en", "exchanges", 0.25)],
     });
-    let [Effect::Say(reply)] = &out[..] else { panic!("one fallback: {out:?}") };
+    let [Effect::Say(reply), Effect::RecordGap { lang, near_miss, .. }] = &out[..] else {
+        panic!("one fallback: {out:?}")
+    };
+    assert_eq!(lang, "zh-Hant");
+    assert_eq!(near_miss.as_ref().map(|n| n.id.as_str()), Some("returns-policy"), "best of both searches");
     assert!(reply.extras.source.is_none());
     let related: Vec<&str> = reply.extras.articles.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(related, ["returns-policy", "exchanges"]);
@@ -185,5 +194,5 @@ fn no_answer_in_either_language_falls_back_once_with_related_articles_from_both(
 fn english_visitors_are_not_searched_twice() {
     let mut chat = Chat::new();
     let out = chat.step(Event::SearchResults { query: "q".into(), lang: "en".into(), reply_to: Seq(3), hits: vec![] });
-    assert!(matches!(&out[..], [Effect::Say(_)]), "{out:?}");
+    assert!(matches!(&out[..], [Effect::Say(_), Effect::RecordGap { .. }]), "{out:?}");
 }

@@ -199,10 +199,10 @@ pub fn ask(
     locale: &str,
 ) -> Result<Asked, KbError> {
     let mut state = ConversationState::new(Some(locale));
-    let mut pending =
-        engine::step(&mut state, Event::VisitorText { seq: Seq(1), text: question.to_owned() }, script, policy);
+    let first = Event::VisitorText { seq: Seq(1), text: question.to_owned() };
+    let mut pending: std::collections::VecDeque<Effect> = engine::step(&mut state, first, script, policy).into();
     let mut best = None;
-    while let Some(effect) = pending.pop() {
+    while let Some(effect) = pending.pop_front() {
         match effect {
             Effect::Search { query, lang, reply_to } => {
                 let hits = kb.search(&query, &lang, 8)?;
@@ -221,7 +221,7 @@ pub fn ask(
                     return Ok((Some(source.id), best.flatten()));
                 }
             }
-            Effect::RequestHandoff { .. } => {}
+            Effect::RequestHandoff { .. } | Effect::RecordGap { .. } => {}
         }
     }
     Ok((None, best.flatten()))

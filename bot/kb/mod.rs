@@ -8,6 +8,8 @@ pub mod answer_tests;
 pub mod check;
 pub mod chinese;
 pub mod content;
+pub mod editor;
+pub mod gaps;
 pub mod index;
 pub mod query;
 pub mod reload;

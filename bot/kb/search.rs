@@ -281,6 +281,16 @@ impl KnowledgeBase {
         self.docs.is_empty()
     }
 
+    /// The analyzed terms of `text` as `lang` is searched (stemmed, without stop words);
+    /// used to group similar questions.
+    #[must_use]
+    pub fn terms(&self, text: &str, lang: &str) -> Vec<String> {
+        let kind = AnalyzerKind::for_lang(analysis::search_group(lang));
+        let mut analyzer =
+            self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build(self.options));
+        analysis::terms(&mut analyzer, text)
+    }
+
     /// The best documents of `lang` for a question, best first, at most `limit`.
     ///
     /// # Errors

@@ -3,6 +3,9 @@
 //! Holds no business rules: sockets decode frames and forward them to the conversation's
 //! actor; pages render what the knowledge base holds.
 
+mod api;
+mod gaps_api;
+mod kb_api;
 mod pages;
 mod visitor_ws;
 
@@ -37,6 +40,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Fires on shutdown so long-lived sockets close cleanly.
     pub shutdown: CancellationToken,
+    /// Durable storage (for API reads; conversations write through the hub).
+    pub store: Arc<dyn Store>,
+    /// Serialises knowledge-base edits from the API.
+    pub kb_edits: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why the server could not start.
@@ -76,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .route("/widget/{*file}", get(pages::widget_file))
         .route("/kb/{lang}/", get(pages::kb_index))
         .route("/kb/{lang}/{slug}", get(pages::kb_article))
+        .merge(kb_api::routes())
         .with_state(state)
 }
 
@@ -107,8 +115,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let watcher = kb_service.clone().spawn();
     let shutdown = CancellationToken::new();
     let store_for_close = store.clone();
-    let hub = Hub::new(Arc::new(store) as Arc<dyn Store>, Arc::clone(&kb), Arc::new(script), config.answers);
-    let state = AppState { hub, kb: Arc::clone(&kb), kb_service, config: Arc::new(config), shutdown: shutdown.clone() };
+    let store: Arc<dyn Store> = Arc::new(store);
+    let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers);
+    let state = AppState {
+        hub,
+        kb: Arc::clone(&kb),
+        kb_service,
+        config: Arc::new(config),
+        shutdown: shutdown.clone(),
+        store,
+        kb_edits: Arc::new(tokio::sync::Mutex::new(())),
+    };
     let router = app(state);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -103,6 +103,23 @@ pub struct NewConversation {
     pub page_url: Option<String>,
 }
 
+/// A question that fell back, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    /// Conversation it was asked in.
+    pub conversation: ConversationId,
+    /// The visitor message.
+    pub seq: Seq,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Conversation language at the time.
+    pub lang: String,
+    /// The question.
+    pub question: String,
+    /// Best candidate below the answer threshold: (document id, its language, confidence).
+    pub near_miss: Option<(String, String, f32)>,
+}
+
 /// Durable conversation storage; every backend gives the same guarantees.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -126,4 +143,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(ChatMessage, bool)>, StoreError>;
     /// Saves the engine state and detected language.
     async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError>;
+    /// Records an unanswered question (once per visitor message).
+    async fn record_gap(&self, gap: Gap) -> Result<(), StoreError>;
+    /// Unanswered questions since `since`, newest first, at most `limit`.
+    async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError>;
 }

@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{ConversationRecord, NewConversation, NewMessage, Store, StoreError};
+use super::{ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError};
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, MessageExtras, Sender};
 
@@ -244,6 +244,60 @@ impl Store for SqliteStore {
             .await
             .map_err(query_err("save state"))?;
         Ok(())
+    }
+
+    async fn record_gap(&self, gap: Gap) -> Result<(), StoreError> {
+        let (near_id, near_lang, near_score) = match gap.near_miss {
+            Some((id, lang, score)) => (Some(id), Some(lang), Some(f64::from(score))),
+            None => (None, None, None),
+        };
+        sqlx::query(
+            "INSERT OR IGNORE INTO kb_gaps (conversation_id, seq, at, lang, question, near_miss_id, near_miss_lang, \
+             near_miss_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(gap.conversation.0.to_string())
+        .bind(gap.seq.0)
+        .bind(gap.at.timestamp_millis())
+        .bind(&gap.lang)
+        .bind(&gap.question)
+        .bind(near_id)
+        .bind(near_lang)
+        .bind(near_score)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record gap"))?;
+        Ok(())
+    }
+
+    async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT conversation_id, seq, at, lang, question, near_miss_id, near_miss_lang, near_miss_score \
+             FROM kb_gaps WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+        )
+        .bind(since.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list gaps"))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get("conversation_id");
+                let conversation = Uuid::parse_str(&id)
+                    .map(ConversationId)
+                    .map_err(|e| StoreError::Corrupt { table: "kb_gaps", reason: format!("id {id:?}: {e}") })?;
+                let near_id: Option<String> = r.get("near_miss_id");
+                let near_lang: Option<String> = r.get("near_miss_lang");
+                let near_score: Option<f64> = r.get("near_miss_score");
+                Ok(Gap {
+                    conversation,
+                    seq: Seq(r.get("seq")),
+                    at: DateTime::from_timestamp_millis(r.get("at")).unwrap_or_default(),
+                    lang: r.get("lang"),
+                    question: r.get("question"),
+                    near_miss: near_id.map(|id| (id, near_lang.unwrap_or_default(), near_score.unwrap_or(0.0) as f32)),
+                })
+            })
+            .collect()
     }
 }
 
