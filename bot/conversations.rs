@@ -274,8 +274,8 @@ impl Actor {
                     let stored = shared.store.append_message(self.id, new_message(reply, now)).await?;
                     let _ = self.live.send(Arc::new(stored));
                 }
-                Effect::Search { query, lang, reply_to } => {
-                    let hits = search(&shared.kb, &query, &lang);
+                Effect::Search { query, lang, asked_in, reply_to } => {
+                    let hits = search(&shared.kb, &query, &lang, asked_in.as_deref());
                     let event = Event::SearchResults { reply_to, query, lang, hits };
                     pending.extend(engine::step(state, event, &shared.script, &shared.policy));
                 }
@@ -317,12 +317,13 @@ fn new_message(reply: Reply, at: DateTime<Utc>) -> NewMessage {
     }
 }
 
-fn search(kb: &SharedKb, query: &str, lang: &str) -> Vec<crate::kb::KbHit> {
+fn search(kb: &SharedKb, query: &str, lang: &str, asked_in: Option<&str>) -> Vec<crate::kb::KbHit> {
     let Some(kb) = kb.load_full() else {
         warn!("knowledge base not loaded yet");
         return Vec::new();
     };
-    kb.search(query, lang, SEARCH_LIMIT).unwrap_or_else(|e| {
+    let query = asked_in.map_or_else(|| query.to_owned(), |visitor| kb.without_function_words(query, visitor));
+    kb.search(&query, lang, SEARCH_LIMIT).unwrap_or_else(|e| {
         error!(error = %e, "search failed");
         Vec::new()
     })

@@ -138,6 +138,9 @@ pub enum Effect {
         query: String,
         /// Language to search.
         lang: String,
+        /// The visitor's language when it differs from `lang` (the English fallback): its
+        /// function words mean nothing to the other language's index.
+        asked_in: Option<String>,
         /// The visitor message it answers.
         reply_to: Seq,
     },
@@ -169,7 +172,7 @@ pub fn step(state: &mut ConversationState, event: Event, script: &BotScript, pol
                 let reply = script.catalog.text(&state.lang, &intent.reply, &[]);
                 return vec![say(state, Sender::Bot, reply, Some(seq))];
             }
-            vec![Effect::Search { query: text, lang: state.lang.clone(), reply_to: seq }]
+            vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }]
         }
         Event::VisitorChoice { seq, value } => {
             if value == HANDOFF_VALUE {
@@ -177,7 +180,7 @@ pub fn step(state: &mut ConversationState, event: Event, script: &BotScript, pol
             }
             // A choice the engine offered but has no rule for is treated as typed text.
             let text = state.choice_label(&value, script).unwrap_or(value);
-            vec![Effect::Search { query: text, lang: state.lang.clone(), reply_to: seq }]
+            vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }]
         }
         Event::SearchResults { reply_to, query, lang, hits } => {
             answer(state, script, policy, Searched { reply_to, query, lang, hits })
@@ -268,7 +271,8 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
     if !in_english_fallback && search_group(&state.lang) != search_group(lang::DEFAULT_LANG) {
         state.pending_related = related;
         state.pending_near_miss = near_miss;
-        return vec![Effect::Search { query, lang: lang::DEFAULT_LANG.to_owned(), reply_to }];
+        let asked_in = Some(state.lang.clone());
+        return vec![Effect::Search { query, lang: lang::DEFAULT_LANG.to_owned(), asked_in, reply_to }];
     }
     let key = if related.is_empty() { "fallback" } else { "fallback_with_articles" };
     let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles: related };

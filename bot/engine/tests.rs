@@ -48,7 +48,15 @@ fn greeting_is_small_talk_question_is_searched() {
     let out = chat.step(Event::VisitorText { seq: Seq(2), text: "Hi there!".into() });
     assert_eq!(said(&out), [(Sender::Bot, "Hello! How can I help you today?".to_owned())]);
     let out = chat.step(Event::VisitorText { seq: Seq(4), text: "hi, where is my parcel".into() });
-    assert_eq!(out, [Effect::Search { query: "hi, where is my parcel".into(), lang: "en".into(), reply_to: Seq(4) }]);
+    assert_eq!(
+        out,
+        [Effect::Search {
+            query: "hi, where is my parcel".into(),
+            lang: "en".into(),
+            asked_in: None,
+            reply_to: Seq(4)
+        }]
+    );
 }
 
 #[test]
@@ -146,7 +154,15 @@ fn nothing_confident_in_the_visitors_language_tries_english_and_says_so() {
         reply_to: Seq(3),
         hits: vec![hit_in("pl", "platnosci", 0.3)],
     });
-    assert_eq!(out, [Effect::Search { query: "Klarna raty".into(), lang: "en".into(), reply_to: Seq(3) }]);
+    assert_eq!(
+        out,
+        [Effect::Search {
+            query: "Klarna raty".into(),
+            lang: "en".into(),
+            asked_in: Some("pl".into()),
+            reply_to: Seq(3)
+        }]
+    );
     let out = chat.step(Event::SearchResults {
         query: "Klarna raty".into(),
         lang: "en".into(),

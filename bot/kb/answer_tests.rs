@@ -204,8 +204,10 @@ pub fn ask(
     let mut best = None;
     while let Some(effect) = pending.pop_front() {
         match effect {
-            Effect::Search { query, lang, reply_to } => {
-                let hits = kb.search(&query, &lang, 8)?;
+            Effect::Search { query, lang, asked_in, reply_to } => {
+                let searched =
+                    asked_in.map_or_else(|| query.clone(), |visitor| kb.without_function_words(&query, &visitor));
+                let hits = kb.search(&searched, &lang, 8)?;
                 if best.is_none() {
                     best = Some(hits.first().map(|h| (h.id.clone(), h.confidence)));
                 }

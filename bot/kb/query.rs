@@ -38,22 +38,32 @@ pub struct Concept {
     pub alternatives: Vec<Alternative>,
 }
 
-/// A synonym group, each member as raw (lowercased, folded) word sequences.
+/// A synonym group: each member as raw (lowercased) words, and as match keys (stems,
+/// see [`match_key`]) so an inflected form in a question still triggers the group.
 #[derive(Debug, Clone)]
 pub struct SynonymGroup {
     members: Vec<Vec<String>>,
+    keys: Vec<Vec<String>>,
+}
+
+/// What a question word is compared with synonym members by: its stem, or the word
+/// itself when it is a stop word (so phrases like "send back" keep their little words).
+pub fn match_key(analyzer: &mut TextAnalyzer, word: &str) -> String {
+    analysis::terms(analyzer, word).pop().unwrap_or_else(|| word.to_owned())
 }
 
 /// Parses synonym lines (`a, b c, d`) into groups; `#` starts a comment.
 #[must_use]
 pub fn parse_synonyms(text: &str, kind: AnalyzerKind, options: AnalysisOptions) -> Vec<SynonymGroup> {
     let mut raw = kind.raw(options);
+    let mut analyzer = kind.build(options);
     text.lines()
         .map(|l| l.split('#').next().unwrap_or_default())
         .filter_map(|line| {
             let members: Vec<Vec<String>> =
                 line.split(',').map(|m| raw_words(&mut raw, m)).filter(|m| !m.is_empty()).collect();
-            (members.len() >= 2).then_some(SynonymGroup { members })
+            let keys = members.iter().map(|m| m.iter().map(|w| match_key(&mut analyzer, w)).collect()).collect();
+            (members.len() >= 2).then_some(SynonymGroup { members, keys })
         })
         .collect()
 }
@@ -106,10 +116,11 @@ pub fn plan(
     lexicon: &LangLexicon<'_>,
 ) -> Vec<Concept> {
     let words = raw_words(raw, question);
+    let keys: Vec<String> = words.iter().map(|w| match_key(analyzer, w)).collect();
     let mut concepts: Vec<Concept> = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        if let Some((len, group, member)) = longest_synonym_match(&words[i..], lexicon.synonyms) {
+        if let Some((len, group, member)) = longest_synonym_match(&keys[i..], lexicon.synonyms) {
             let mut alternatives = Vec::new();
             for (m, member_words) in group.members.iter().enumerate() {
                 let terms = analysis::terms(analyzer, &member_words.join(" "));
@@ -155,11 +166,12 @@ fn push_concept(concepts: &mut Vec<Concept>, alternatives: Vec<Alternative>) {
     concepts.push(Concept { alternatives });
 }
 
-/// (words consumed, group, index of the matching member) of the longest match at the start.
+/// (words consumed, group, index of the matching member) of the longest match at the start,
+/// comparing match keys.
 fn longest_synonym_match<'g>(words: &[String], groups: &'g [SynonymGroup]) -> Option<(usize, &'g SynonymGroup, usize)> {
     let mut best: Option<(usize, &SynonymGroup, usize)> = None;
     for group in groups {
-        for (m, member) in group.members.iter().enumerate() {
+        for (m, member) in group.keys.iter().enumerate() {
             let len = member.len();
             if len <= words.len() && words[..len] == member[..] && best.is_none_or(|(l, _, _)| len > l) {
                 best = Some((len, group, m));
@@ -253,6 +265,16 @@ mod tests {
         assert_eq!(concepts[1].alternatives[1].terms, ["parcel"]);
         assert_eq!(concepts[2].alternatives[1].terms, ["chang"], "transposition corrected");
         assert_eq!(concepts[3].alternatives[1].terms, ["address"], "missing letter corrected");
+    }
+
+    #[test]
+    fn inflected_forms_trigger_synonyms() {
+        let kind = AnalyzerKind::Russian;
+        let lexicon = lexicon(kind, &["посылка"], "посылка, бандероль");
+        let plain = concepts(kind, &lexicon, "где моя бандероль");
+        assert!(plain.iter().any(|c| c.alternatives.len() == 2), "{plain:?}");
+        let inflected = concepts(kind, &lexicon, "не вижу бандероли");
+        assert!(inflected.iter().any(|c| c.alternatives.len() == 2), "{inflected:?}");
     }
 
     #[test]

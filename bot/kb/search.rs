@@ -291,6 +291,22 @@ impl KnowledgeBase {
         analysis::terms(&mut analyzer, text)
     }
 
+    /// The question without the words `lang`'s analyzer drops (function words, chat
+    /// filler), keeping the rest as typed: what is left of a Polish question for an
+    /// English search is its names, numbers and loanwords.
+    #[must_use]
+    pub fn without_function_words(&self, question: &str, lang: &str) -> String {
+        let kind = AnalyzerKind::for_lang(analysis::search_group(lang));
+        let mut raw = kind.raw(self.options);
+        let mut analyzer =
+            self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build(self.options));
+        query::raw_words(&mut raw, question)
+            .into_iter()
+            .filter(|w| !analysis::terms(&mut analyzer, w).is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The best documents of `lang` for a question, best first, at most `limit`.
     ///
     /// # Errors
