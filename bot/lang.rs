@@ -42,6 +42,23 @@ pub enum Evidence {
     Unsure,
 }
 
+/// Languages the detector chooses between.
+const CANDIDATES: [Lang; 13] = [
+    Lang::Eng,
+    Lang::Rus,
+    Lang::Pol,
+    Lang::Ukr,
+    Lang::Deu,
+    Lang::Fra,
+    Lang::Spa,
+    Lang::Ita,
+    Lang::Por,
+    Lang::Nld,
+    Lang::Ces,
+    Lang::Swe,
+    Lang::Tur,
+];
+
 /// Minimum whatlang confidence for a Latin or Cyrillic message to count.
 const MIN_CONFIDENCE: f64 = 0.5;
 /// Messages shorter than this (in letters) only count with unambiguous letters.
@@ -52,25 +69,30 @@ const MIN_LETTERS: usize = 12;
 pub fn evidence(text: &str) -> Evidence {
     let han = text.chars().filter(|c| crate::kb::chinese::is_han(*c)).count();
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
-    if han > 0 && han * 2 >= letters {
+    // Chinese with a few Latin words mixed in ("怎么关掉cookie") is still Chinese.
+    if han >= 2 && han * 3 >= letters || han > 0 && han * 2 >= letters {
         return match zhconv::is_hans_confidence(text) {
             c if c.is_nan() || (0.4..=0.6).contains(&c) => Evidence::ChineseEitherScript,
             c if c > 0.6 => Evidence::Language("zh-Hans".into()),
             _ => Evidence::Language("zh-Hant".into()),
         };
     }
-    if text
-        .chars()
-        .any(|c| matches!(c, 'ą' | 'ę' | 'ł' | 'ń' | 'ś' | 'ź' | 'ż' | 'Ą' | 'Ę' | 'Ł' | 'Ń' | 'Ś' | 'Ź' | 'Ż'))
-    {
+    if text.chars().any(|c| {
+        matches!(c, 'ą' | 'ć' | 'ę' | 'ł' | 'ń' | 'ś' | 'ź' | 'ż' | 'Ą' | 'Ć' | 'Ę' | 'Ł' | 'Ń' | 'Ś' | 'Ź' | 'Ż')
+    }) {
         return Evidence::Language("pl".into());
     }
-    let Some(info) = Detector::new().detect(text) else { return Evidence::Unsure };
-    if info.script() == Script::Cyrillic && letters >= 3 {
+    let cyrillic = text.chars().filter(|c| matches!(c, '\u{0400}'..='\u{04FF}')).count();
+    // Limiting the candidates to languages shops commonly serve makes short messages far
+    // more decisive than choosing among all 69 whatlang knows.
+    let info = Detector::with_allowlist(CANDIDATES.to_vec()).detect(text);
+    let cyrillic_script = info.as_ref().is_some_and(|i| i.script() == Script::Cyrillic);
+    if (cyrillic_script && letters >= 3) || (cyrillic >= 4 && cyrillic * 3 >= letters) {
         // Russian unless the detector is sure of another Cyrillic language.
-        let lang = if info.is_reliable() { iso639_1(info.lang()) } else { Some("ru") };
-        return lang.map_or(Evidence::Unsure, |l| Evidence::Language(l.into()));
+        let other = info.as_ref().filter(|i| i.is_reliable() && i.script() == Script::Cyrillic).map(|i| i.lang());
+        return Evidence::Language(other.and_then(iso639_1).unwrap_or("ru").into());
     }
+    let Some(info) = info else { return Evidence::Unsure };
     if letters < MIN_LETTERS || !(info.is_reliable() || info.confidence() >= MIN_CONFIDENCE) {
         return Evidence::Unsure;
     }
@@ -140,6 +162,8 @@ mod tests {
         assert_eq!(resolve("Kiedy dostanę zwrot pieniędzy?", "en"), "pl");
         assert_eq!(resolve("gdzie jest moja paczka, czekam juz tydzien", "en"), "pl");
         assert_eq!(resolve("我的包裹還沒到", "en"), "zh-Hant");
+        assert_eq!(resolve("怎么关掉cookie", "en"), "zh-Hans");
+        assert_eq!(resolve("какая гарантия на ножи Fernhill Kitchen?", "en"), "ru");
         assert_eq!(resolve("我的包裹还没到", "en"), "zh-Hant".replace("Hant", "Hans"));
     }
 

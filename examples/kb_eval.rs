@@ -3,13 +3,16 @@
 //!
 //! ```text
 //! cargo run --release --example kb_eval -- tests/data/calibration-en.toml [--kb-dir DIR] [--verbose]
+//!     [--pl-stem snowball|prefix6|none] [--zh-seg jieba|bigrams]
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use supportbot::config::AnswerPolicy;
 use supportbot::flows::BotScript;
+use supportbot::kb::analysis::{AnalysisOptions, PolishStemming};
 use supportbot::kb::answer_tests::{AnswerCase, load_cases, run_cases};
+use supportbot::kb::chinese::Segmentation;
 use supportbot::kb::{KbContent, KnowledgeBase};
 
 fn main() {
@@ -29,7 +32,19 @@ fn main() {
         cases.extend(load_cases(dir.path()).expect("cases load"));
     }
     let content = KbContent::load(&kb_dir).expect("knowledge base loads");
-    let kb = KnowledgeBase::in_ram(content).expect("index builds");
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str);
+    let mut options = AnalysisOptions::default();
+    options.polish = match flag("--pl-stem") {
+        Some("prefix6") => PolishStemming::Prefix6,
+        Some("none") => PolishStemming::None,
+        _ => options.polish,
+    };
+    options.chinese = match flag("--zh-seg") {
+        Some("bigrams") => Segmentation::Bigrams,
+        _ => options.chinese,
+    };
+    println!("analysis: {}", options.key());
+    let kb = KnowledgeBase::in_ram_with(content, options).expect("index builds");
     let script = BotScript::load(&root.join("flows")).expect("flows load");
     let default = AnswerPolicy::default();
     let report = run_cases(&kb, &script, &default, &cases).expect("search");
