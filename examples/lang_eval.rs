@@ -21,6 +21,6 @@ fn main() {
                 println!("{lang} -> {got} (from en: {fresh}): {ask}");
             }
         }
-        println!("{file}: {wrong}/{} not {}", cases.len(), "as labelled");
+        println!("{file}: {wrong}/{} not as labelled", cases.len());
     }
 }
