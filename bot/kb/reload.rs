@@ -40,13 +40,22 @@ pub struct KbService {
     status: Arc<ArcSwap<KbStatus>>,
     kb_dir: PathBuf,
     index_root: PathBuf,
+    /// One reload at a time: a reload that starts later reads newer files, so it must
+    /// also finish later (the watcher and an API edit can both trigger one).
+    reloading: Arc<std::sync::Mutex<()>>,
 }
 
 impl KbService {
     /// A service that will serve `kb_dir`, keeping indexes under `index_root`.
     #[must_use]
     pub fn new(kb: SharedKb, kb_dir: PathBuf, index_root: PathBuf) -> Self {
-        Self { kb, status: Arc::new(ArcSwap::from_pointee(KbStatus::default())), kb_dir, index_root }
+        Self {
+            kb,
+            status: Arc::new(ArcSwap::from_pointee(KbStatus::default())),
+            kb_dir,
+            index_root,
+            reloading: Arc::new(std::sync::Mutex::new(())),
+        }
     }
 
     /// The knowledge base being served.
@@ -67,6 +76,7 @@ impl KbService {
     /// When the directory cannot be read or the index cannot be built; the served
     /// knowledge base is left as it was.
     pub fn reload(&self) -> Result<(), KbError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let started = Instant::now();
         let content =
             KbContent::load(&self.kb_dir).map_err(|e| KbError::Io { path: self.kb_dir.clone(), source: e })?;

@@ -27,13 +27,36 @@ pub struct TestServer {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// Secret of the test editor token.
+pub const EDITOR_TOKEN: &str = "test-editor-token-0123456789";
+/// Secret of a valid token without the editor role.
+pub const ORDERS_TOKEN: &str = "test-orders-token-0123456789";
+
 pub fn test_config(data_dir: &Path) -> Config {
+    use supportbot::auth::{ApiToken, Role, hash_token};
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_owned(),
         kb_dir: std::env::var("TEST_KB_DIR").map_or_else(|_| repo_path("knowledge-base"), PathBuf::from),
         flows_dir: repo_path("flows"),
+        tokens: vec![
+            ApiToken { name: "editors".into(), sha256: hash_token(EDITOR_TOKEN), roles: vec![Role::Editor] },
+            ApiToken { name: "shop".into(), sha256: hash_token(ORDERS_TOKEN), roles: vec![Role::Orders] },
+        ],
         ..Config::default()
+    }
+}
+
+/// Copies a directory tree (e.g. the sample knowledge base, for tests that edit it).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
     }
 }
 
@@ -156,7 +179,12 @@ impl Client {
 
     /// Sends hello and returns the welcome (skipping an `invalid_token` error if any).
     pub async fn hello(&mut self, token: Option<&str>, last_seq: Option<i64>) -> Value {
-        self.send_json(json!({"type": "hello", "token": token, "last_seq": last_seq, "locale": "en-GB", "page_url": "http://shop.test/"}))
+        self.hello_in(token, last_seq, "en-GB").await
+    }
+
+    /// `hello` from a browser with this locale.
+    pub async fn hello_in(&mut self, token: Option<&str>, last_seq: Option<i64>, locale: &str) -> Value {
+        self.send_json(json!({"type": "hello", "token": token, "last_seq": last_seq, "locale": locale, "page_url": "http://shop.test/"}))
             .await;
         loop {
             let frame = self.recv().await;
@@ -169,7 +197,12 @@ impl Client {
 
     /// Starts a new conversation and consumes the bot's greeting; returns the welcome.
     pub async fn start_conversation(&mut self) -> Value {
-        let welcome = self.hello(None, None).await;
+        self.start_conversation_in("en-GB").await
+    }
+
+    /// Starts a new conversation from a browser with this locale.
+    pub async fn start_conversation_in(&mut self, locale: &str) -> Value {
+        let welcome = self.hello_in(None, None, locale).await;
         let greeting = self.recv().await;
         assert_eq!(greeting["from"], "bot", "a new conversation starts with a greeting: {greeting}");
         welcome

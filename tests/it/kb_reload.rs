@@ -1,22 +1,9 @@
 //! Editors change files while visitors chat: the next answer changes without a reconnect,
 //! and a broken file never takes answers down.
 
-use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Client, TestServer, repo_path, test_config};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
+use crate::harness::{Client, TestServer, copy_dir, repo_path, test_config};
 
 /// Asks until the answer's source id is `want` (None = fallback), or fails after a deadline.
 async fn ask_until(client: &mut Client, question: &str, want: Option<&str>) {

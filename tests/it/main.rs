@@ -4,6 +4,7 @@
 mod bad_input;
 mod chat;
 mod harness;
+mod kb_api;
 mod kb_check;
 mod kb_reload;
 mod resume;
