@@ -38,7 +38,9 @@ pub enum Evidence {
     Language(String),
     /// Chinese, but the characters used exist in both scripts.
     ChineseEitherScript,
-    /// Nothing to go on (too short, digits, names, mixed).
+    /// Latin-script text without a confident language: the detector's best guess, if any.
+    LatinGuess(Option<String>),
+    /// Nothing to go on (digits, punctuation).
     Unsure,
 }
 
@@ -92,11 +94,20 @@ pub fn evidence(text: &str) -> Evidence {
         let other = info.as_ref().filter(|i| i.is_reliable() && i.script() == Script::Cyrillic).map(|i| i.lang());
         return Evidence::Language(other.and_then(iso639_1).unwrap_or("ru").into());
     }
-    let Some(info) = info else { return Evidence::Unsure };
+    let latin = letters > 0 && text.chars().filter(char::is_ascii_alphabetic).count() * 2 >= letters;
+    let Some(info) = info else {
+        return if latin { Evidence::LatinGuess(None) } else { Evidence::Unsure };
+    };
+    let guess = iso639_1(info.lang()).map(str::to_owned);
     if letters < MIN_LETTERS || !(info.is_reliable() || info.confidence() >= MIN_CONFIDENCE) {
-        return Evidence::Unsure;
+        return if latin { Evidence::LatinGuess(guess) } else { Evidence::Unsure };
     }
-    iso639_1(info.lang()).map_or(Evidence::Unsure, |l| Evidence::Language(l.into()))
+    guess.map_or(Evidence::Unsure, Evidence::Language)
+}
+
+/// True for languages not written in Latin script.
+fn non_latin(lang: &str) -> bool {
+    matches!(crate::kb::analysis::primary_subtag(lang), "ru" | "uk" | "be" | "bg" | "zh" | "ja" | "ko")
 }
 
 /// The conversation's language after a message: strong evidence wins, otherwise the
@@ -107,7 +118,10 @@ pub fn resolve(text: &str, current: &str) -> String {
         Evidence::Language(lang) => lang,
         Evidence::ChineseEitherScript if current.starts_with("zh") => current.to_owned(),
         Evidence::ChineseEitherScript => "zh-Hans".to_owned(),
-        Evidence::Unsure => current.to_owned(),
+        // Latin letters cannot be Russian or Chinese: take the best guess over the
+        // conversation's language ("ile kosztuje dostawa" after a Russian question).
+        Evidence::LatinGuess(guess) if non_latin(current) => guess.unwrap_or_else(|| DEFAULT_LANG.to_owned()),
+        Evidence::LatinGuess(_) | Evidence::Unsure => current.to_owned(),
     }
 }
 
@@ -170,7 +184,8 @@ mod tests {
     #[test]
     fn short_or_ambiguous_messages_keep_the_conversation_language() {
         assert_eq!(resolve("ok", "pl"), "pl");
-        assert_eq!(resolve("Klarna?", "ru"), "ru");
+        assert_eq!(resolve("Klarna?", "pl"), "pl");
+        assert_eq!(resolve("ile kosztuje dostawa do Polski?", "ru"), "pl", "Latin text is not Russian");
         assert_eq!(resolve("12345678", "zh-Hant"), "zh-Hant");
         assert_eq!(resolve("你好", "zh-Hant"), "zh-Hant", "characters shared by both scripts keep the script");
         assert_eq!(resolve("你好", "en"), "zh-Hans");

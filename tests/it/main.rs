@@ -7,5 +7,6 @@ mod harness;
 mod kb_api;
 mod kb_check;
 mod kb_reload;
+mod languages;
 mod resume;
 mod retrieval;
