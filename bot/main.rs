@@ -4,6 +4,7 @@ use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use supportbot::auth::{Role, hash_token, new_token};
 use supportbot::config::{Config, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +26,43 @@ enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and the `[[tokens]]` entry (its hash) for the config file.
+    New {
+        /// Who will hold it, for logs ("content-team").
+        #[arg(long)]
+        name: String,
+        /// What it may do; repeat for several roles.
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<RoleArg>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Editor,
+    Orders,
+    Agent,
+    Manager,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Editor => Role::Editor,
+            RoleArg::Orders => Role::Orders,
+            RoleArg::Agent => Role::Agent,
+            RoleArg::Manager => Role::Manager,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -54,12 +92,21 @@ fn init_logging(json: bool) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Token { command: TokenCommand::New { name, roles } }) = &cli.command {
+        let token = new_token();
+        let roles: Vec<String> = roles.iter().map(|r| format!("\"{}\"", Role::from(*r).as_str())).collect();
+        println!("Token (give it to {name}; it is shown only now):\n\n  {token}\n");
+        println!("Add this to the config file:\n");
+        println!("[[tokens]]\nname = {name:?}\nsha256 = \"{}\"\nroles = [{}]", hash_token(&token), roles.join(", "));
+        return Ok(());
+    }
     let config = Config::resolve(&cli.serve)?;
     if matches!(cli.command, None | Some(Command::Serve)) {
         init_logging(config.log_json);
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Token { .. } => Ok(()), // handled before the config is read
         Command::Kb { command: KbCommand::Check { min_accuracy } } => {
             let outcome = supportbot::kb::check::run_check(
                 &config.kb_dir,
