@@ -94,7 +94,8 @@ pub fn evidence(text: &str) -> Evidence {
         let other = info.as_ref().filter(|i| i.is_reliable() && i.script() == Script::Cyrillic).map(|i| i.lang());
         return Evidence::Language(other.and_then(iso639_1).unwrap_or("ru").into());
     }
-    let latin = letters > 0 && text.chars().filter(char::is_ascii_alphabetic).count() * 2 >= letters;
+    // A sentence, not a word: "ok" or "Klarna" in a Russian chat stays Russian.
+    let latin = letters >= MIN_LETTERS && text.chars().filter(char::is_ascii_alphabetic).count() * 2 >= letters;
     let Some(info) = info else {
         return if latin { Evidence::LatinGuess(None) } else { Evidence::Unsure };
     };
@@ -185,6 +186,7 @@ mod tests {
     fn short_or_ambiguous_messages_keep_the_conversation_language() {
         assert_eq!(resolve("ok", "pl"), "pl");
         assert_eq!(resolve("Klarna?", "pl"), "pl");
+        assert_eq!(resolve("ok, Klarna", "ru"), "ru");
         assert_eq!(resolve("ile kosztuje dostawa do Polski?", "ru"), "pl", "Latin text is not Russian");
         assert_eq!(resolve("12345678", "zh-Hant"), "zh-Hant");
         assert_eq!(resolve("你好", "zh-Hant"), "zh-Hant", "characters shared by both scripts keep the script");
