@@ -140,6 +140,14 @@ impl Hub {
         Ok(Opened { token, record, resumed: false, token_rejected: hello.token.is_some() })
     }
 
+    /// The conversation's language and the widget labels for it.
+    #[must_use]
+    pub fn ui_for(&self, record: &ConversationRecord) -> (String, std::collections::BTreeMap<String, String>) {
+        let lang = record.lang.clone().unwrap_or_else(|| ConversationState::new(record.locale.as_deref()).lang);
+        let ui = self.shared.script.catalog.ui_strings(&lang);
+        (lang, ui)
+    }
+
     /// Number of conversations with a running actor.
     #[must_use]
     pub fn live_conversations(&self) -> usize {

@@ -372,6 +372,10 @@ pub enum ServerFrame {
         resumed: bool,
         /// Highest stored seq right now.
         last_seq: Seq,
+        /// The conversation's language.
+        lang: String,
+        /// The widget's labels in that language (`title`, `placeholder`, `send`, …).
+        ui: std::collections::BTreeMap<String, String>,
     },
     /// A conversation message.
     Message(ChatMessage),

@@ -53,6 +53,39 @@
     }
   };
 
+  // Labels in the conversation's language, sent by the server in `welcome` (keys as in
+  // flows/messages/<lang>.toml without the `ui_` prefix). A page's data-title still wins.
+  var LABEL_KEYS = {
+    open: 'open', close: 'close', open_unread: 'unread', input_label: 'input', placeholder: 'placeholder',
+    send: 'send', connecting: 'connecting', reconnecting: 'reconnecting', typing: 'typing',
+    read_article: 'readArticle', more_faq: 'readFaq', related: 'related'
+  };
+  function adoptLabels(strings, lang) {
+    if (!strings || typeof strings !== 'object') return;
+    Object.keys(LABEL_KEYS).forEach(function (k) {
+      if (typeof strings[k] === 'string') T[LABEL_KEYS[k]] = strings[k];
+    });
+    if (typeof strings.bot_name === 'string') T.who.bot = strings.bot_name;
+    if (typeof strings.agent_name === 'string') T.who.agent = strings.agent_name;
+    if (typeof strings.notice === 'string') T.who.system = strings.notice;
+    if (typeof strings.empty_text === 'string') T.errors.empty_text = strings.empty_text;
+    if (typeof strings.choice_gone === 'string') T.errors.unknown_choice = strings.choice_gone;
+    if (!data.title && typeof strings.title === 'string') TITLE = strings.title;
+    if (ui.panel && typeof lang === 'string') ui.panel.setAttribute('lang', lang);
+    if (ui.panel) applyLabels();
+  }
+  function applyLabels() {
+    ui.panel.setAttribute('aria-label', TITLE);
+    ui.title.textContent = TITLE;
+    ui.x.setAttribute('aria-label', T.close);
+    ui.launcher.setAttribute('aria-label', isOpen() ? T.close : T.open);
+    ui.input.setAttribute('aria-label', T.input);
+    ui.input.placeholder = T.placeholder;
+    ui.send.setAttribute('aria-label', T.send);
+    ui.typing.setAttribute('aria-label', T.typing);
+    ui.typing.firstChild.textContent = T.typing + '…';
+  }
+
   // ---- storage (localStorage may be unavailable, e.g. in strict privacy modes) --
 
   var memToken = null;
@@ -257,17 +290,9 @@
       typing: q('.typing'), form: q('form'), input: q('textarea'), send: q('.send'),
       count: q('.count'), launcher: q('.launcher')
     };
-    ui.panel.setAttribute('aria-label', TITLE);
-    ui.title.textContent = TITLE;
-    ui.x.setAttribute('aria-label', T.close);
     ui.x.textContent = '×';
-    ui.launcher.setAttribute('aria-label', T.open);
-    ui.input.setAttribute('aria-label', T.input);
-    ui.input.placeholder = T.placeholder;
     ui.input.maxLength = MAX_CHARS;
-    ui.send.setAttribute('aria-label', T.send);
-    ui.typing.setAttribute('aria-label', T.typing);
-    ui.typing.firstChild.textContent = T.typing + '…';
+    applyLabels();
 
     ui.launcher.addEventListener('click', function () { isOpen() ? close() : open(); });
     ui.x.addEventListener('click', close);
@@ -509,6 +534,7 @@
       // Not resumed = a fresh conversation: what is on screen belongs to another one.
       if (!f.resumed && (lastSeq > 0 || f.token !== getToken())) clearTranscript();
       if (typeof f.token === 'string') setToken(f.token);
+      adoptLabels(f.ui, f.lang);
       greeted = true;
       attempt = 0;
       liveFrom = typeof f.last_seq === 'number' ? f.last_seq : 0;

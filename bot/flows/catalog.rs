@@ -78,6 +78,21 @@ impl Catalog {
         self.by_lang.get("en").is_some_and(|p| p.contains_key(key))
     }
 
+    /// The widget's labels (`ui_*` phrases, without the prefix) in `lang`, English where a
+    /// catalog lacks one.
+    #[must_use]
+    pub fn ui_strings(&self, lang: &str) -> std::collections::BTreeMap<String, String> {
+        let keys =
+            self.by_lang.get("en").map(|p| p.keys().filter(|k| k.starts_with("ui_")).cloned().collect::<Vec<_>>());
+        keys.unwrap_or_default()
+            .into_iter()
+            .map(|key| {
+                let text = self.text(lang, &key, &[]);
+                (key.trim_start_matches("ui_").to_owned(), text)
+            })
+            .collect()
+    }
+
     /// The phrase in `lang` (or its primary subtag, or English), placeholders filled.
     #[must_use]
     pub fn text(&self, lang: &str, key: &str, args: &[(&str, &str)]) -> String {

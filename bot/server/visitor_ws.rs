@@ -254,11 +254,14 @@ impl Connection {
         }
         self.attached = Some(self.state.hub.attach(record.id, !resumed));
         self.sent_max = if resumed { Seq(hello.last_seq.unwrap_or(0)).min(record.last_seq) } else { Seq(0) };
+        let (lang, ui) = self.state.hub.ui_for(&record);
         let welcome = ServerFrame::Welcome {
             token: token.as_str().to_owned(),
             conversation_id: record.id,
             resumed,
             last_seq: record.last_seq,
+            lang,
+            ui,
         };
         self.send(&welcome).await?;
         self.replay(record.id).await

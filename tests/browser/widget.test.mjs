@@ -273,6 +273,30 @@ describe('chat widget', { concurrency: 1 }, () => {
     assert.equal(await page.locator('h1').evaluate((e) => getComputedStyle(e).color), 'rgb(255, 0, 0)');
   });
 
+  check('a Polish browser gets a Polish widget and Polish answers', async (pages) => {
+    // The expected words come from the repository's Polish catalog, not from this test.
+    const catalog = fs.readFileSync(new URL('../../flows/messages/pl.toml', import.meta.url), 'utf8');
+    const phrase = (key) => JSON.parse(catalog.match(new RegExp(`^${key} = (".*")$`, 'm'))[1]);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'pl-PL' });
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    page.setDefaultTimeout(T);
+    pages.push(page);
+    await page.goto(`${server.url}/`);
+    await openWidget(page);
+    await until(async () => (await page.locator(sel.input).getAttribute('placeholder')) === phrase('ui_placeholder'),
+      'the Polish placeholder');
+    assert.equal(await page.locator(`${W} .panel`).getAttribute('lang'), 'pl');
+    await until(async () => (await page.locator(`${sel.bot} .text`).first().innerText()).trim() === phrase('welcome'),
+      'the Polish greeting');
+    await ask(page, 'Ile mam dni na zwrot towaru?');
+    const answer = page.locator(`${sel.bot}`).nth(1);
+    await answer.waitFor();
+    await until(async () => (await answer.locator('a[href*="/kb/pl/"]').count()) > 0,
+      'an answer linking to the Polish knowledge base');
+  });
+
   check('after a server restart the widget reconnects, delivers and shows nothing twice', async (pages) => {
     const page = shared;
     pages.push(page);
