@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::AnswerPolicy;
-use crate::engine::{self, ConversationState, Effect, Event, Reply};
+use crate::engine::{self, ConversationState, Effect, Event, LookupOutcome, Reply};
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
 use crate::kb::SharedKb;
@@ -68,11 +68,20 @@ impl Attachment {
     }
 }
 
+/// Looks an order up for a flow and checks the visitor's proof of ownership (the e-mail
+/// address or postcode on the order). Implemented over the configured order source.
+#[async_trait::async_trait]
+pub trait OrderLookup: Send + Sync {
+    /// Never tells an unknown order from a wrong proof.
+    async fn lookup(&self, order_id: &str, proof: &str) -> LookupOutcome;
+}
+
 struct Shared {
     store: Arc<dyn Store>,
     kb: SharedKb,
     script: Arc<BotScript>,
     policy: AnswerPolicy,
+    orders: Option<Arc<dyn OrderLookup>>,
     actors: Mutex<HashMap<ConversationId, ActorHandle>>,
 }
 
@@ -105,8 +114,14 @@ pub struct Hub {
 impl Hub {
     /// A hub over a store, a knowledge base and the bot's script.
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, kb: SharedKb, script: Arc<BotScript>, policy: AnswerPolicy) -> Self {
-        Self { shared: Arc::new(Shared { store, kb, script, policy, actors: Mutex::new(HashMap::new()) }) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        kb: SharedKb,
+        script: Arc<BotScript>,
+        policy: AnswerPolicy,
+        orders: Option<Arc<dyn OrderLookup>>,
+    ) -> Self {
+        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, actors: Mutex::new(HashMap::new()) }) }
     }
 
     /// The store, for reading transcripts.
@@ -275,7 +290,7 @@ impl Actor {
     async fn run_engine(&mut self, first: Event, now: DateTime<Utc>) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.hub.shared);
         let Some(state) = self.state.as_mut() else { return Err(StoreError::NotFound(self.id)) };
-        let mut pending: VecDeque<Effect> = engine::step(state, first, &shared.script, &shared.policy).into();
+        let mut pending: VecDeque<Effect> = engine::step(state, first, &shared.script, &shared.policy, now).into();
         while let Some(effect) = pending.pop_front() {
             match effect {
                 Effect::Say(reply) => {
@@ -285,7 +300,7 @@ impl Actor {
                 Effect::Search { query, lang, asked_in, reply_to } => {
                     let hits = search(&shared.kb, &query, &lang, asked_in.as_deref());
                     let event = Event::SearchResults { reply_to, query, lang, hits };
-                    pending.extend(engine::step(state, event, &shared.script, &shared.policy));
+                    pending.extend(engine::step(state, event, &shared.script, &shared.policy, now));
                 }
                 Effect::RecordGap { seq, question, lang, near_miss } => {
                     let gap = Gap {
@@ -299,6 +314,19 @@ impl Actor {
                     // Losing a gap record must not cost the visitor their answer.
                     if let Err(e) = shared.store.record_gap(gap).await {
                         warn!(error = %e, "cannot record unanswered question");
+                    }
+                }
+                Effect::LookupOrder { order_id, proof, reply_to } => {
+                    let outcome = match &shared.orders {
+                        Some(orders) => orders.lookup(&order_id, &proof).await,
+                        None => LookupOutcome::Unavailable,
+                    };
+                    let event = Event::LookupResult { reply_to, outcome };
+                    pending.extend(engine::step(state, event, &shared.script, &shared.policy, now));
+                }
+                Effect::RecordCsat { score } => {
+                    if let Err(e) = shared.store.record_csat(self.id, score, now).await {
+                        warn!(error = %e, "cannot record satisfaction rating");
                     }
                 }
                 Effect::RequestHandoff { reason } => info!(%reason, "handoff requested"),

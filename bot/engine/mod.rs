@@ -6,10 +6,14 @@
 //! message, run a search, hand the chat to people). Its state is plain data, saved after
 //! every step so a restart continues the same conversation.
 
+pub mod flow;
 #[cfg(test)]
 mod tests;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use flow::{FlowState, LookupOutcome};
 
 use crate::config::AnswerPolicy;
 use crate::flows::BotScript;
@@ -43,6 +47,15 @@ pub struct ConversationState {
     /// Best candidate of the visitor-language search while an English search runs.
     #[serde(default)]
     pub pending_near_miss: Option<NearMiss>,
+    /// The scripted flow in progress.
+    #[serde(default)]
+    pub flow: Option<FlowState>,
+    /// Wrong order-ownership proofs given in this conversation.
+    #[serde(default)]
+    pub failed_proofs: u32,
+    /// A satisfaction rating was asked for and not given yet.
+    #[serde(default)]
+    pub csat_pending: bool,
 }
 
 /// The best document that was not good enough to answer with.
@@ -68,6 +81,9 @@ impl ConversationState {
             shown: Vec::new(),
             pending_related: Vec::new(),
             pending_near_miss: None,
+            flow: None,
+            failed_proofs: 0,
+            csat_pending: false,
         }
     }
 
@@ -100,6 +116,13 @@ pub enum Event {
         seq: Seq,
         /// The quick reply's value.
         value: String,
+    },
+    /// Result of an [`Effect::LookupOrder`].
+    LookupResult {
+        /// The visitor message the flow is answering.
+        reply_to: Seq,
+        /// What was found.
+        outcome: LookupOutcome,
     },
     /// Results of an [`Effect::Search`].
     SearchResults {
@@ -155,6 +178,20 @@ pub enum Effect {
         /// The best candidate that was not good enough.
         near_miss: Option<NearMiss>,
     },
+    /// Look an order up and check the ownership proof; feed back [`Event::LookupResult`].
+    LookupOrder {
+        /// Order number as given.
+        order_id: String,
+        /// E-mail address or postcode given as proof.
+        proof: String,
+        /// The visitor message the flow is answering.
+        reply_to: Seq,
+    },
+    /// Keep a satisfaction rating.
+    RecordCsat {
+        /// 1 (poor) to 5 (great).
+        score: u8,
+    },
     /// Put the conversation in front of people.
     RequestHandoff {
         /// Why.
@@ -162,37 +199,151 @@ pub enum Effect {
     },
 }
 
-/// Runs one step. `script` and `policy` are the current content and thresholds.
-pub fn step(state: &mut ConversationState, event: Event, script: &BotScript, policy: &AnswerPolicy) -> Vec<Effect> {
+/// Runs one step. `script` and `policy` are the current content and thresholds; `now` is
+/// the clock (flows time out).
+pub fn step(
+    state: &mut ConversationState,
+    event: Event,
+    script: &BotScript,
+    policy: &AnswerPolicy,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     match event {
         Event::Started => vec![say(state, Sender::Bot, script.catalog.text(&state.lang, "welcome", &[]), None)],
-        Event::VisitorText { seq, text } => {
-            state.lang = lang::resolve(&text, &state.lang);
-            if let Some(intent) = script.smalltalk.classify(&text, &state.lang) {
-                let reply = script.catalog.text(&state.lang, &intent.reply, &[]);
-                return vec![say(state, Sender::Bot, reply, Some(seq))];
-            }
-            vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }]
-        }
-        Event::VisitorChoice { seq, value } => {
-            if value == HANDOFF_VALUE {
-                return request_handoff(state, script, seq, "visitor asked for a person");
-            }
-            // A choice the engine offered but has no rule for is treated as typed text.
-            let text = state.choice_label(&value, script).unwrap_or(value);
-            vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }]
-        }
+        Event::VisitorText { seq, text } => visitor_text(state, script, seq, text, now),
+        Event::VisitorChoice { seq, value } => visitor_choice(state, script, seq, value, now),
+        Event::LookupResult { reply_to, outcome } => flow::lookup_result(state, script, outcome, reply_to),
         Event::SearchResults { reply_to, query, lang, hits } => {
+            if state.flow.as_ref().is_some_and(|f| f.searching) {
+                return answer_during_flow(state, script, policy, reply_to, &hits);
+            }
             answer(state, script, policy, Searched { reply_to, query, lang, hits })
         }
     }
+}
+
+fn visitor_text(
+    state: &mut ConversationState,
+    script: &BotScript,
+    seq: Seq,
+    text: String,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
+    state.lang = lang::resolve(&text, &state.lang);
+    let intent = script.smalltalk.classify(&text, &state.lang).map(|i| (i.id.clone(), i.reply.clone()));
+    let intent_id = intent.as_ref().map(|(id, _)| id.as_str());
+    if intent_id == Some("handoff") {
+        state.flow = None;
+        return request_handoff(state, script, seq, "visitor asked for a person");
+    }
+    if flow::active(state, script, now) {
+        if intent_id == Some("cancel") {
+            return flow::cancel(state, script, seq);
+        }
+        if let Some(effects) = flow::input(state, script, flow::FlowInput::Text(&text), seq, now) {
+            return effects;
+        }
+        // Not an answer to the flow. A real question may be one the knowledge base
+        // answers; anything shorter is just a wrong answer.
+        if !looks_like_a_question(&text) {
+            return flow::retry(state, script, seq);
+        }
+        if let Some(f) = state.flow.as_mut() {
+            f.searching = true;
+        }
+        return vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }];
+    }
+    if state.csat_pending {
+        if let Some(score) = text.trim().parse::<u8>().ok().filter(|n| (1..=5).contains(n)) {
+            return record_csat(state, script, seq, score);
+        }
+    }
+    if let Some(found) = script.flows.match_intent(&text, &state.lang) {
+        let slots = found.slots.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        return flow::start(state, script, &found.flow, slots, seq, now);
+    }
+    if let Some((id, reply)) = intent.filter(|(id, _)| id != "cancel") {
+        let _ = id;
+        let reply = script.catalog.text(&state.lang, &reply, &[]);
+        return vec![say(state, Sender::Bot, reply, Some(seq))];
+    }
+    vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }]
+}
+
+fn visitor_choice(
+    state: &mut ConversationState,
+    script: &BotScript,
+    seq: Seq,
+    value: String,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
+    if value == HANDOFF_VALUE {
+        state.flow = None;
+        return request_handoff(state, script, seq, "visitor asked for a person");
+    }
+    if let Some(score) = value.strip_prefix(flow::CSAT_PREFIX).and_then(|n| n.parse::<u8>().ok()) {
+        if (1..=5).contains(&score) {
+            return record_csat(state, script, seq, score);
+        }
+    }
+    if value == flow::RESUME_VALUE && flow::active(state, script, now) {
+        return flow::resume(state, script, seq);
+    }
+    if let Some(option) = value.strip_prefix(flow::CHOICE_PREFIX) {
+        if flow::active(state, script, now) {
+            if let Some(effects) = flow::input(state, script, flow::FlowInput::Choice(option), seq, now) {
+                return effects;
+            }
+        }
+    }
+    // A choice the engine offered but has no rule for is treated as typed text.
+    let text = state.choice_label(&value, script).unwrap_or(value);
+    vec![Effect::Search { query: text, lang: state.lang.clone(), asked_in: None, reply_to: seq }]
+}
+
+/// Three words or more (four characters of Chinese): worth a knowledge-base search.
+fn looks_like_a_question(text: &str) -> bool {
+    let han = text.chars().filter(|c| crate::kb::chinese::is_han(*c)).count();
+    han >= 4 || text.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() >= 3
+}
+
+fn record_csat(state: &mut ConversationState, script: &BotScript, seq: Seq, score: u8) -> Vec<Effect> {
+    state.csat_pending = false;
+    let thanks = script.catalog.text(&state.lang, "csat_thanks", &[]);
+    vec![Effect::RecordCsat { score }, say(state, Sender::Bot, thanks, Some(seq))]
+}
+
+/// A visitor in a flow wrote something that is not an answer to it: a confident
+/// knowledge-base answer is given with an offer to go back to the flow; otherwise the
+/// flow asks again.
+fn answer_during_flow(
+    state: &mut ConversationState,
+    script: &BotScript,
+    policy: &AnswerPolicy,
+    reply_to: Seq,
+    hits: &[KbHit],
+) -> Vec<Effect> {
+    if let Some(f) = state.flow.as_mut() {
+        f.searching = false;
+    }
+    if !hits.first().is_some_and(|h| h.confidence >= policy.min_confidence) {
+        return flow::retry(state, script, reply_to);
+    }
+    let lang = state.lang.clone();
+    let searched = Searched { reply_to, query: String::new(), lang, hits: hits.to_vec() };
+    let mut effects = answer(state, script, policy, searched);
+    if let (Some(Effect::Say(reply)), Some(resume)) = (effects.first_mut(), flow::resume_offer(state, script)) {
+        reply.extras.quick_replies.push(resume);
+        state.offered.clone_from(&reply.extras.quick_replies);
+    }
+    effects
 }
 
 fn say(state: &mut ConversationState, from: Sender, text: String, reply_to: Option<Seq>) -> Effect {
     say_with(state, from, text, reply_to, MessageExtras::default())
 }
 
-fn say_with(
+pub(crate) fn say_with(
     state: &mut ConversationState,
     from: Sender,
     text: String,
@@ -203,11 +354,16 @@ fn say_with(
     Effect::Say(Reply { from, text, reply_to, extras })
 }
 
-fn talk_to_person(state: &ConversationState, script: &BotScript) -> QuickReply {
+pub(crate) fn talk_to_person(state: &ConversationState, script: &BotScript) -> QuickReply {
     QuickReply { label: script.catalog.text(&state.lang, "talk_to_person", &[]), value: HANDOFF_VALUE.to_owned() }
 }
 
-fn request_handoff(state: &mut ConversationState, script: &BotScript, seq: Seq, reason: &str) -> Vec<Effect> {
+pub(crate) fn request_handoff(
+    state: &mut ConversationState,
+    script: &BotScript,
+    seq: Seq,
+    reason: &str,
+) -> Vec<Effect> {
     if state.handoff_requested {
         let text = script.catalog.text(&state.lang, "handoff_already", &[]);
         return vec![say(state, Sender::System, text, Some(seq))];

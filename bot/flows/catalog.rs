@@ -78,6 +78,12 @@ impl Catalog {
         self.by_lang.get("en").is_some_and(|p| p.contains_key(key))
     }
 
+    /// True when `lang`'s own catalog has `key` (no fallback).
+    #[must_use]
+    pub fn has_in(&self, lang: &str, key: &str) -> bool {
+        self.by_lang.get(lang).is_some_and(|p| p.contains_key(key))
+    }
+
     /// The widget's labels (`ui_*` phrases, without the prefix) in `lang`, English where a
     /// catalog lacks one.
     #[must_use]

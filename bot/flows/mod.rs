@@ -5,11 +5,13 @@
 //! works from any directory; files in `--flows-dir` take precedence.
 
 mod catalog;
+pub mod script;
 mod smalltalk;
 
 use std::path::{Path, PathBuf};
 
 pub use catalog::Catalog;
+pub use script::FlowSet;
 pub use smalltalk::{SmalltalkIntent, SmalltalkRules};
 
 /// A flows-directory file that could not be used.
@@ -51,6 +53,10 @@ pub struct BotScript {
     pub smalltalk: SmalltalkRules,
     /// Bot phrases per language.
     pub catalog: Catalog,
+    /// Scripted flows and the intents that start them.
+    pub flows: FlowSet,
+    /// Problems that do not stop loading (messages without a translation).
+    pub warnings: Vec<FlowError>,
 }
 
 impl BotScript {
@@ -63,11 +69,24 @@ impl BotScript {
         let smalltalk = SmalltalkRules::load(dir);
         match (catalog, smalltalk) {
             (Ok(catalog), Ok(smalltalk)) => {
-                let missing = smalltalk.check_replies(&catalog);
-                if missing.is_empty() { Ok(Self { smalltalk, catalog }) } else { Err(missing) }
+                let mut errors = smalltalk.check_replies(&catalog);
+                match FlowSet::load(dir, &catalog) {
+                    Ok((flows, warnings)) if errors.is_empty() => Ok(Self { smalltalk, catalog, flows, warnings }),
+                    Ok(_) => Err(errors),
+                    Err(mut flow_errors) => {
+                        errors.append(&mut flow_errors);
+                        Err(errors)
+                    }
+                }
             }
             (c, s) => Err(c.err().into_iter().flatten().chain(s.err().into_iter().flatten()).collect()),
         }
+    }
+
+    /// The same script without flows: measures what the knowledge base alone answers.
+    #[must_use]
+    pub fn without_flows(&self) -> Self {
+        Self { flows: FlowSet::default(), ..self.clone() }
     }
 
     /// The built-in defaults only (tests).

@@ -116,7 +116,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let store_for_close = store.clone();
     let store: Arc<dyn Store> = Arc::new(store);
-    let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers);
+    let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers, None);
     let state = AppState {
         hub,
         kb: Arc::clone(&kb),

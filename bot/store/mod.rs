@@ -147,4 +147,6 @@ pub trait Store: Send + Sync + 'static {
     async fn record_gap(&self, gap: Gap) -> Result<(), StoreError>;
     /// Unanswered questions since `since`, newest first, at most `limit`.
     async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError>;
+    /// Keeps a satisfaction rating (1–5).
+    async fn record_csat(&self, id: ConversationId, score: u8, at: DateTime<Utc>) -> Result<(), StoreError>;
 }

@@ -269,6 +269,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn record_csat(&self, id: ConversationId, score: u8, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
+            .bind(id.0.to_string())
+            .bind(i64::from(score))
+            .bind(at.timestamp_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("record csat"))?;
+        Ok(())
+    }
+
     async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError> {
         let rows = sqlx::query(
             "SELECT conversation_id, seq, at, lang, question, near_miss_id, near_miss_lang, near_miss_score \
