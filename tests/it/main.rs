@@ -6,5 +6,6 @@ mod chat;
 mod harness;
 mod kb_check;
 mod kb_reload;
+mod orders;
 mod resume;
 mod retrieval;
