@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::auth::ApiToken;
+use crate::orders::http::{HttpOrdersConfig, UrlTemplate, header_pair, parse_header_line};
 
 /// Settings shared by `serve` and the content checks, as given on the command line.
 #[derive(Debug, Clone, Default, Args)]
@@ -30,6 +31,10 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "SUPPORTBOT_LOG_JSON", global = true)]
     pub log_json: bool,
+    /// Header sent to the shop's order API ("Authorization: Bearer …"); overrides
+    /// `orders.auth_header` so the secret can stay out of the config file.
+    #[arg(long, env = "SUPPORTBOT_ORDERS_AUTH_HEADER", hide_env_values = true, global = true)]
+    pub orders_auth_header: Option<String>,
 }
 
 /// The TOML file's shape; unknown keys are an error so typos do not pass silently.
@@ -48,6 +53,28 @@ struct FileConfig {
     answers: FileAnswers,
     #[serde(default)]
     tokens: Vec<ApiToken>,
+    #[serde(default)]
+    orders: FileOrders,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOrders {
+    source: Option<FileOrderSource>,
+    url: Option<String>,
+    auth_header: Option<String>,
+    auth_header_name: Option<String>,
+    auth_header_value: Option<String>,
+    timeout_ms: Option<u64>,
+    retries: Option<u32>,
+    seed_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FileOrderSource {
+    Embedded,
+    Http,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +119,31 @@ impl Default for AnswerPolicy {
     }
 }
 
+/// Where order lookups go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderSourceConfig {
+    /// Our own table, filled through `PUT /api/orders/{id}` or `supportbot orders import`.
+    Embedded,
+    /// The shop's order API.
+    Http(HttpOrdersConfig),
+}
+
+/// The `[orders]` section, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersConfig {
+    /// Where lookups go.
+    pub source: OrderSourceConfig,
+    /// CSV loaded into the embedded table when it is empty at start (the demo's sample
+    /// orders by default); `None` loads nothing.
+    pub seed_file: Option<PathBuf>,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self { source: OrderSourceConfig::Embedded, seed_file: Some(PathBuf::from("orders/sample-orders.csv")) }
+    }
+}
+
 /// Fully resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -113,6 +165,8 @@ pub struct Config {
     pub answers: AnswerPolicy,
     /// API tokens (hashed) for editors, the shop's systems, agents and managers.
     pub tokens: Vec<ApiToken>,
+    /// Order lookups.
+    pub orders: OrdersConfig,
 }
 
 /// Why a configuration could not be loaded.
@@ -156,6 +210,7 @@ impl Default for Config {
             limits: SocketLimits { max_text_bytes: 4096, max_frame_bytes: 16 * 1024, frames_per_10s: 30 },
             answers: AnswerPolicy::default(),
             tokens: Vec::new(),
+            orders: OrdersConfig::default(),
         }
     }
 }
@@ -188,6 +243,7 @@ impl Config {
                 related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),
             },
             tokens: file.tokens,
+            orders: resolve_orders(file.orders, args.orders_auth_header.as_deref())?,
         };
         config.validate()?;
         Ok(config)
@@ -221,6 +277,72 @@ impl Config {
     }
 }
 
+/// Checks the `[orders]` section; settings of the HTTP source are errors under the embedded
+/// one, so a forgotten `source = "http"` does not silently serve the wrong orders.
+fn resolve_orders(file: FileOrders, auth_override: Option<&str>) -> Result<OrdersConfig, ConfigError> {
+    let seed_file = match file.seed_file {
+        Some(path) if path.as_os_str().is_empty() => None,
+        Some(path) => Some(path),
+        None => OrdersConfig::default().seed_file,
+    };
+    let source = file.source.unwrap_or(FileOrderSource::Embedded);
+    if source == FileOrderSource::Embedded {
+        let http_only = [
+            ("orders.url", file.url.is_some()),
+            ("orders.auth_header", file.auth_header.is_some()),
+            ("orders.auth_header_name", file.auth_header_name.is_some()),
+            ("orders.auth_header_value", file.auth_header_value.is_some()),
+            ("orders.timeout_ms", file.timeout_ms.is_some()),
+            ("orders.retries", file.retries.is_some()),
+        ];
+        if let Some((key, _)) = http_only.into_iter().find(|(_, set)| *set) {
+            return Err(invalid(key, "is only used with source = \"http\"; set it or remove this key"));
+        }
+        return Ok(OrdersConfig { source: OrderSourceConfig::Embedded, seed_file });
+    }
+    let url = file.url.ok_or_else(|| {
+        invalid("orders.url", "is required with source = \"http\", e.g. \"https://shop.example/api/orders/{id}\"")
+    })?;
+    let url = UrlTemplate::parse(&url).map_err(|reason| ConfigError::Invalid { key: "orders.url", reason })?;
+    let mut http = HttpOrdersConfig::new(url);
+    let header = match (auth_override, file.auth_header, file.auth_header_name, file.auth_header_value) {
+        (Some(line), ..) => Some(
+            parse_header_line(line)
+                .map_err(|reason| ConfigError::Invalid { key: "SUPPORTBOT_ORDERS_AUTH_HEADER", reason })?,
+        ),
+        (None, Some(_), Some(_), _) | (None, Some(_), _, Some(_)) => {
+            return Err(invalid(
+                "orders.auth_header",
+                "give either auth_header = \"Name: value\" or auth_header_name and auth_header_value, not both",
+            ));
+        }
+        (None, Some(line), None, None) => Some(
+            parse_header_line(&line).map_err(|reason| ConfigError::Invalid { key: "orders.auth_header", reason })?,
+        ),
+        (None, None, Some(name), Some(value)) => Some(
+            header_pair(&name, &value)
+                .map_err(|reason| ConfigError::Invalid { key: "orders.auth_header_name", reason })?,
+        ),
+        (None, None, Some(_), None) => return Err(invalid("orders.auth_header_value", "is missing (the name is set)")),
+        (None, None, None, Some(_)) => return Err(invalid("orders.auth_header_name", "is missing (the value is set)")),
+        (None, None, None, None) => None,
+    };
+    http.auth_header = header;
+    if let Some(ms) = file.timeout_ms {
+        if !(1..=60_000).contains(&ms) {
+            return Err(invalid("orders.timeout_ms", "must be between 1 and 60000 (milliseconds per attempt)"));
+        }
+        http.timeout = std::time::Duration::from_millis(ms);
+    }
+    if let Some(retries) = file.retries {
+        if retries > 10 {
+            return Err(invalid("orders.retries", "must be at most 10"));
+        }
+        http.retries = retries;
+    }
+    Ok(OrdersConfig { source: OrderSourceConfig::Http(http), seed_file })
+}
+
 fn invalid(key: &'static str, reason: &str) -> ConfigError {
     ConfigError::Invalid { key, reason: reason.to_owned() }
 }
@@ -252,5 +374,58 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/cli"));
         assert_eq!(c.limits.max_text_bytes, 2000);
         assert_eq!(c.kb_dir, PathBuf::from("knowledge-base"));
+    }
+
+    fn orders_from(toml_text: &str) -> Result<OrdersConfig, ConfigError> {
+        let file: FileConfig =
+            toml::from_str(toml_text).map_err(|source| ConfigError::Parse { path: "t".into(), source })?;
+        resolve_orders(file.orders, None)
+    }
+
+    fn invalid_key(toml_text: &str) -> String {
+        match orders_from(toml_text) {
+            Err(ConfigError::Invalid { key, reason }) => format!("{key}: {reason}"),
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn orders_default_to_the_embedded_table_with_the_samples() {
+        assert_eq!(orders_from("").expect("valid"), OrdersConfig::default());
+        let none = orders_from("[orders]\nseed_file = \"\"\n").expect("valid");
+        assert_eq!((none.source, none.seed_file), (OrderSourceConfig::Embedded, None));
+    }
+
+    #[test]
+    fn the_http_order_source_is_checked() {
+        let ok = orders_from(
+            "[orders]\nsource = \"http\"\nurl = \"https://shop.example/api/orders/{id}\"\n\
+             auth_header = \"Authorization: Bearer xyz\"\ntimeout_ms = 1500\nretries = 0\n",
+        )
+        .expect("valid");
+        let OrderSourceConfig::Http(http) = ok.source else { panic!("http expected") };
+        assert_eq!((http.timeout.as_millis(), http.retries), (1500, 0));
+        assert_eq!(http.auth_header.as_ref().map(|(n, _)| n.as_str()), Some("authorization"));
+
+        let base = "[orders]\nsource = \"http\"\n";
+        assert!(invalid_key(base).starts_with("orders.url: is required"));
+        assert!(invalid_key(&format!("{base}url = \"https://shop.example/api/orders\"\n")).contains("{id}"));
+        let url = "url = \"https://shop.example/o/{id}\"\n";
+        assert!(invalid_key(&format!("{base}{url}timeout_ms = 0\n")).starts_with("orders.timeout_ms"));
+        assert!(invalid_key(&format!("{base}{url}retries = 11\n")).starts_with("orders.retries"));
+        assert!(invalid_key(&format!("{base}{url}auth_header = \"Bearer xyz\"\n")).starts_with("orders.auth_header"));
+        assert!(
+            invalid_key(&format!("{base}{url}auth_header_name = \"X-Key\"\n")).starts_with("orders.auth_header_value")
+        );
+        let pair = orders_from(&format!("{base}{url}auth_header_name = \"X-Key\"\nauth_header_value = \"k1\"\n"));
+        assert!(matches!(pair.map(|c| c.source), Ok(OrderSourceConfig::Http(h)) if h.auth_header.is_some()));
+        assert!(
+            invalid_key(&format!("[orders]\n{url}")).contains("only used with source = \"http\""),
+            "a url without source = http is a mistake, not ignored"
+        );
+        let typo = toml::from_str::<FileConfig>("[orders]\nsorce = \"http\"\n").expect_err("unknown key");
+        assert!(typo.to_string().contains("sorce"), "{typo}");
+        let bad_source = toml::from_str::<FileConfig>("[orders]\nsource = \"ftp\"\n").expect_err("unknown source");
+        assert!(bad_source.to_string().contains("embedded"), "{bad_source}");
     }
 }

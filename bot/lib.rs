@@ -8,6 +8,7 @@
 //! - [`flows`]: small-talk intents and the bot's message catalogs (data in `flows/`).
 //! - [`conversations`]: one actor task per live conversation, running the engine.
 //! - [`store`]: durable conversations and messages (SQLite through sqlx).
+//! - [`orders`]: order lookups (the shop's API or our own table), order events, CSV import.
 //! - [`server`]: axum routes, the visitor socket, static widget files.
 //! - [`config`], [`ids`], [`token`]: configuration, typed ids, visitor tokens.
 
@@ -19,6 +20,7 @@ pub mod flows;
 pub mod ids;
 pub mod kb;
 pub mod lang;
+pub mod orders;
 pub mod protocol;
 pub mod server;
 pub mod store;

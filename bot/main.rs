@@ -1,11 +1,13 @@
-//! The `supportbot` binary: `serve` (default) runs the chat server.
+//! The `supportbot` binary: `serve` (default) runs the chat server; `kb check` and
+//! `orders import` are tools for editors and the shop's staff.
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use supportbot::auth::{Role, hash_token, new_token};
-use supportbot::config::{Config, ServeArgs};
+use supportbot::config::{Config, OrderSourceConfig, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -30,6 +32,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Order tools for the shop's staff.
+    Orders {
+        #[command(subcommand)]
+        command: OrdersCommand,
     },
 }
 
@@ -63,6 +70,17 @@ impl From<RoleArg> for Role {
             RoleArg::Manager => Role::Manager,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum OrdersCommand {
+    /// Load orders from a CSV export into the embedded orders table (header row: id,
+    /// status, email, postcode, placed_at, and optionally customer_name, carrier,
+    /// tracking_number, tracking_url, expected_delivery, delivered_at, delay_reason, items).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,7 +138,38 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Orders { command: OrdersCommand::Import { file } } => {
+            if !import_orders(&config, &file).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
+}
+
+/// Imports the good rows, prints each bad one with its line; false when any row failed.
+async fn import_orders(config: &Config, file: &std::path::Path) -> anyhow::Result<bool> {
+    if matches!(config.orders.source, OrderSourceConfig::Http(_)) {
+        anyhow::bail!("orders.source is \"http\": orders are read from the shop's API, an import would not be used");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = supportbot::store::SqliteStore::open(&config.data_dir.join("supportbot.db")).await?;
+    let orders = supportbot::orders::EmbeddedOrders::new(store.pool().clone());
+    let report = supportbot::orders::import::import_file(&orders, file, chrono::Utc::now()).await;
+    store.close().await;
+    let report = report?;
+    for error in &report.errors {
+        println!("{}: {error}", file.display());
+    }
+    println!(
+        "imported {} order(s): {} new, {} updated; {} row(s) failed",
+        report.created + report.updated,
+        report.created,
+        report.updated,
+        report.errors.len()
+    );
+    Ok(report.errors.is_empty())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 mod api;
 mod gaps_api;
 mod kb_api;
+mod orders_api;
 mod pages;
 mod visitor_ws;
 
@@ -20,11 +21,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, OrderSourceConfig};
 use crate::conversations::Hub;
 use crate::flows::{BotScript, FlowError};
 use crate::kb::SharedKb;
 use crate::kb::reload::KbService;
+use crate::orders::import::{ImportError, seed_if_empty};
+use crate::orders::{EmbeddedOrders, HttpOrders, Orders};
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// Shared state of every request handler.
@@ -44,6 +47,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Serialises knowledge-base edits from the API.
     pub kb_edits: Arc<tokio::sync::Mutex<()>>,
+    /// Order lookups and order events.
+    pub orders: Orders,
 }
 
 /// Why the server could not start.
@@ -63,6 +68,9 @@ pub enum StartError {
     /// The flows directory is invalid.
     #[error("invalid flows:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Flows(Vec<FlowError>),
+    /// The order source could not be set up (the HTTP client, or the sample orders file).
+    #[error("orders: {0}")]
+    Orders(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -84,7 +92,31 @@ pub fn app(state: AppState) -> Router {
         .route("/kb/{lang}/", get(pages::kb_index))
         .route("/kb/{lang}/{slug}", get(pages::kb_article))
         .merge(kb_api::routes())
+        .merge(orders_api::routes())
         .with_state(state)
+}
+
+/// The configured order source over our database; with the embedded source, an empty
+/// orders table first gets the sample orders (`orders.seed_file`).
+async fn open_orders(config: &Config, store: &SqliteStore) -> Result<Orders, StartError> {
+    let embedded = EmbeddedOrders::new(store.pool().clone());
+    match &config.orders.source {
+        OrderSourceConfig::Embedded => {
+            if let Some(seed) = &config.orders.seed_file {
+                seed_if_empty(&embedded, seed).await.map_err(|e| match e {
+                    ImportError::Store(e) => StartError::Store(e),
+                    other => StartError::Orders(other.to_string()),
+                })?;
+            }
+            Ok(Orders { source: Arc::new(embedded.clone()), embedded, pushed_here: true })
+        }
+        OrderSourceConfig::Http(http) => {
+            let client = HttpOrders::new(http.clone())
+                .map_err(|e| StartError::Orders(format!("cannot set up the HTTP client: {e}")))?;
+            info!(url = http.url.as_str(), "orders come from the shop's API");
+            Ok(Orders { source: Arc::new(client), embedded, pushed_here: false })
+        }
+    }
 }
 
 /// A started server: where it listens, and how to stop it.
@@ -107,6 +139,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let script = BotScript::load(&config.flows_dir).map_err(StartError::Flows)?;
     let store = SqliteStore::open(&config.data_dir.join("supportbot.db")).await?;
+    let orders = open_orders(&config, &store).await?;
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -125,6 +158,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown: shutdown.clone(),
         store,
         kb_edits: Arc::new(tokio::sync::Mutex::new(())),
+        orders,
     };
     let router = app(state);
     let stop = shutdown.clone();

@@ -62,6 +62,13 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// The connection pool, for tables kept outside the [`Store`] trait (orders) that share
+    /// the database file and its migrations.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -8,5 +8,6 @@ mod kb_api;
 mod kb_check;
 mod kb_reload;
 mod languages;
+mod orders;
 mod resume;
 mod retrieval;
