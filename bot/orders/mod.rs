@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod events;
 pub mod http;
 pub mod import;
+pub mod lookup;
 mod validate;
 
 use std::fmt;

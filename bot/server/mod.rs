@@ -149,7 +149,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let store_for_close = store.clone();
     let store: Arc<dyn Store> = Arc::new(store);
-    let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers, None);
+    let lookup: Arc<dyn crate::conversations::OrderLookup> =
+        Arc::new(crate::orders::lookup::ProofCheckedLookup::new(Arc::clone(&orders.source)));
+    let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers, Some(lookup));
     let state = AppState {
         hub,
         kb: Arc::clone(&kb),

@@ -94,6 +94,11 @@ impl TestServer {
         }
     }
 
+    /// Keeps a temporary directory (config, data) alive as long as the server.
+    pub fn keep(&mut self, temp: tempfile::TempDir) {
+        self._temp = Some(temp);
+    }
+
     /// Stops the server and waits until it has released its files; keeps the data dir.
     pub async fn stop(self) -> Option<tempfile::TempDir> {
         self.running.shutdown.cancel();
@@ -154,6 +159,42 @@ impl Client {
                 Some(Ok(_)) => {}
             }
         }
+    }
+
+    /// The next JSON frame if one arrives within `wait`.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(text.as_str()).ok(),
+                Ok(Some(Ok(_))) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sends a message; returns every bot reply until the bot is quiet (the echo skipped).
+    pub async fn say(&mut self, text: &str) -> Vec<Value> {
+        let client_id = self.new_client_id();
+        self.send_json(json!({"type": "message", "client_id": client_id, "text": text})).await;
+        self.collect_replies().await
+    }
+
+    /// Clicks a quick reply; returns every bot reply until the bot is quiet.
+    pub async fn choose(&mut self, value: &str) -> Vec<Value> {
+        let client_id = self.new_client_id();
+        self.send_json(json!({"type": "choice", "client_id": client_id, "value": value})).await;
+        self.collect_replies().await
+    }
+
+    async fn collect_replies(&mut self) -> Vec<Value> {
+        let mut replies = Vec::new();
+        let first = self.recv().await;
+        assert_eq!(first["from"], "visitor", "echo first: {first}");
+        replies.push(self.recv().await);
+        while let Some(frame) = self.recv_within(Duration::from_millis(600)).await {
+            replies.push(frame);
+        }
+        replies
     }
 
     /// Frames until the server closes the socket, and the close code it gave (if any).

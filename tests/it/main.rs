@@ -11,3 +11,4 @@ mod languages;
 mod orders;
 mod resume;
 mod retrieval;
+mod tracking;
