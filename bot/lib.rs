@@ -16,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod conversations;
 pub mod engine;
+pub mod flow_check;
 pub mod flows;
 pub mod ids;
 pub mod kb;

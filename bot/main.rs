@@ -28,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// Flow tools: `flows check` validates flows and replays their transcript tests.
+    Flows {
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -38,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: OrdersCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum FlowsCommand {
+    /// Validate every flow (steps, reachability, slots, regexes, messages) and replay the
+    /// transcripts in `tests/*.toml` next to them.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +146,13 @@ async fn main() -> anyhow::Result<()> {
                 &mut std::io::stdout().lock(),
             )?;
             if !outcome.passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Flows { command: FlowsCommand::Check } => {
+            let report = supportbot::flow_check::run(&config.flows_dir, &mut std::io::stdout().lock())?;
+            if !report.passed() {
                 std::process::exit(1);
             }
             Ok(())

@@ -32,6 +32,10 @@ cargo build --quiet
 log "knowledge-base check (sample KB: validation + answer tests)"
 ./target/debug/supportbot kb check --min-accuracy 0.5
 
+log "flows check (sample flows: validation + transcript tests)"
+./target/debug/supportbot flows check | grep -v '^warning: .* has no .* translation$' || true
+./target/debug/supportbot flows check > /dev/null
+
 log "cargo test (unit + integration)"
 cargo test --quiet -- --test-threads 2
 

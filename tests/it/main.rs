@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod chat;
+mod flows_check;
 mod harness;
 mod kb_api;
 mod kb_check;
