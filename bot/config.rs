@@ -55,6 +55,8 @@ struct FileConfig {
     tokens: Vec<ApiToken>,
     #[serde(default)]
     orders: FileOrders,
+    #[serde(default)]
+    notices: FileNotices,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +77,13 @@ struct FileOrders {
 enum FileOrderSource {
     Embedded,
     Http,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNotices {
+    webhook_url: Option<String>,
+    webhook_auth_header: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +176,8 @@ pub struct Config {
     pub tokens: Vec<ApiToken>,
     /// Order lookups.
     pub orders: OrdersConfig,
+    /// Called for delay notices no one saw in a chat, so the shop can e-mail the customer.
+    pub notice_webhook: Option<crate::notices::WebhookConfig>,
 }
 
 /// Why a configuration could not be loaded.
@@ -211,6 +222,7 @@ impl Default for Config {
             answers: AnswerPolicy::default(),
             tokens: Vec::new(),
             orders: OrdersConfig::default(),
+            notice_webhook: None,
         }
     }
 }
@@ -244,6 +256,7 @@ impl Config {
             },
             tokens: file.tokens,
             orders: resolve_orders(file.orders, args.orders_auth_header.as_deref())?,
+            notice_webhook: resolve_webhook(file.notices)?,
         };
         config.validate()?;
         Ok(config)
@@ -341,6 +354,27 @@ fn resolve_orders(file: FileOrders, auth_override: Option<&str>) -> Result<Order
         http.retries = retries;
     }
     Ok(OrdersConfig { source: OrderSourceConfig::Http(http), seed_file })
+}
+
+fn resolve_webhook(file: FileNotices) -> Result<Option<crate::notices::WebhookConfig>, ConfigError> {
+    let Some(url) = file.webhook_url.filter(|u| !u.trim().is_empty()) else {
+        if file.webhook_auth_header.is_some() {
+            return Err(invalid("notices.webhook_auth_header", "is set but notices.webhook_url is not"));
+        }
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(invalid("notices.webhook_url", "must be an http:// or https:// URL"));
+    }
+    let auth_header = match file.webhook_auth_header {
+        Some(line) => {
+            let (name, value) = crate::orders::http::parse_header_line(&line)
+                .map_err(|reason| ConfigError::Invalid { key: "notices.webhook_auth_header", reason })?;
+            Some((name.as_str().to_owned(), value.to_str().unwrap_or_default().to_owned()))
+        }
+        None => None,
+    };
+    Ok(Some(crate::notices::WebhookConfig { url, auth_header }))
 }
 
 fn invalid(key: &'static str, reason: &str) -> ConfigError {

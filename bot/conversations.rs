@@ -5,6 +5,7 @@
 //! engine state. Sockets subscribe to its broadcast of stored messages. Actors start on
 //! demand and retire when nobody has been subscribed for a while.
 
+use std::collections::BTreeMap;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -37,7 +38,18 @@ pub enum VisitorInput {
 }
 
 enum Command {
-    Visitor { client_id: String, input: VisitorInput, done: oneshot::Sender<Result<(), ProtocolError>> },
+    Visitor {
+        client_id: String,
+        input: VisitorInput,
+        done: oneshot::Sender<Result<(), ProtocolError>>,
+    },
+    /// Start a flow the visitor did not ask for (a proactive notice); `done` says whether
+    /// its messages were stored.
+    Notice {
+        flow: String,
+        order: BTreeMap<String, String>,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 #[derive(Clone)]
@@ -163,6 +175,26 @@ impl Hub {
         (lang, ui)
     }
 
+    /// Runs a notice flow in a conversation, whether or not the visitor is online: the
+    /// messages are stored (and pushed to open sockets), so a visitor who is away sees them
+    /// when they come back. True when they were stored.
+    pub async fn deliver_notice(&self, id: ConversationId, flow: &str, order: BTreeMap<String, String>) -> bool {
+        let attachment = self.attach(id, false);
+        let (done, result) = oneshot::channel();
+        let command = Command::Notice { flow: flow.to_owned(), order, done };
+        if attachment.mailbox.send(command).await.is_err() {
+            return false;
+        }
+        result.await.unwrap_or(false)
+    }
+
+    /// True when a socket is attached to the conversation right now.
+    #[must_use]
+    pub fn is_online(&self, id: ConversationId) -> bool {
+        let actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
+        actors.get(&id).is_some_and(|h| h.live.receiver_count() > 0)
+    }
+
     /// Number of conversations with a running actor.
     #[must_use]
     pub fn live_conversations(&self) -> usize {
@@ -214,6 +246,10 @@ impl Actor {
                     let result = self.on_visitor(client_id, input).await;
                     let _ = done.send(result);
                 }
+                Ok(Some(Command::Notice { flow, order, done })) => {
+                    let stored = self.on_notice(flow, order).await;
+                    let _ = done.send(stored);
+                }
                 Ok(None) => break,
                 Err(_idle) => {
                     if inbox.is_empty() && self.hub.retire(self.id, &self.live) {
@@ -236,6 +272,22 @@ impl Actor {
             self.run_engine(Event::Started, Utc::now()).await?;
         }
         Ok(())
+    }
+
+    async fn on_notice(&mut self, flow: String, order: BTreeMap<String, String>) -> bool {
+        if self.state.is_none() {
+            if let Err(e) = self.load(false).await {
+                error!(error = %e, "cannot load conversation for a notice");
+                return false;
+            }
+        }
+        match self.run_engine(Event::Notice { flow, order }, Utc::now()).await {
+            Ok(()) => true,
+            Err(e) => {
+                error!(error = %e, "cannot store notice");
+                false
+            }
+        }
     }
 
     async fn on_visitor(&mut self, client_id: String, input: VisitorInput) -> Result<(), ProtocolError> {
@@ -321,6 +373,13 @@ impl Actor {
                         Some(orders) => orders.lookup(&order_id, &proof).await,
                         None => LookupOutcome::Unavailable,
                     };
+                    if let LookupOutcome::Found(fields) = &outcome {
+                        // Proven owner: later news about this order comes to this chat.
+                        let order = fields.get("id").cloned().unwrap_or(order_id);
+                        if let Err(e) = shared.store.link_order(&order, self.id, now).await {
+                            warn!(error = %e, "cannot link order to conversation");
+                        }
+                    }
                     let event = Event::LookupResult { reply_to, outcome };
                     pending.extend(engine::step(state, event, &shared.script, &shared.policy, now));
                 }

@@ -21,6 +21,7 @@ pub mod flows;
 pub mod ids;
 pub mod kb;
 pub mod lang;
+pub mod notices;
 pub mod orders;
 pub mod protocol;
 pub mod server;

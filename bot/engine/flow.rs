@@ -101,6 +101,28 @@ pub fn format_date(iso: &str, lang: &str, script: &BotScript) -> String {
         .replace("{year}", &date.year().to_string())
 }
 
+/// An order's fields (as the order lookup gives them: ISO dates, status names) as the
+/// visitor reads them, named `order.<field>`, plus `order.status_text`.
+#[must_use]
+pub fn order_slots(fields: &BTreeMap<String, String>, lang: &str, script: &BotScript) -> BTreeMap<String, String> {
+    let mut slots = BTreeMap::new();
+    for (name, value) in fields {
+        let shown = match name.as_str() {
+            "expected_delivery" | "delivered_at" => format_date(value, lang, script),
+            _ => value.clone(),
+        };
+        if name == "status" {
+            let key = format!("order_status_{value}");
+            slots.insert("order.status_text".into(), script.catalog.text(lang, &key, &[]));
+        }
+        slots.insert(format!("order.{name}"), shown);
+    }
+    if let Some(id) = fields.get("id") {
+        slots.entry("order_id".into()).or_insert_with(|| id.clone());
+    }
+    slots
+}
+
 /// Starts a flow with slots an intent already filled.
 pub(super) fn start(
     state: &mut ConversationState,
@@ -255,17 +277,7 @@ pub(super) fn lookup_result(
     };
     let next = match outcome {
         LookupOutcome::Found(fields) => {
-            for (name, value) in fields {
-                let shown = match name.as_str() {
-                    "expected_delivery" | "delivered_at" => format_date(&value, &lang, script),
-                    _ => value.clone(),
-                };
-                if name == "status" {
-                    let key = format!("order_status_{value}");
-                    flow_state.slots.insert("order.status_text".into(), script.catalog.text(&lang, &key, &[]));
-                }
-                flow_state.slots.insert(format!("order.{name}"), shown);
-            }
+            flow_state.slots.extend(order_slots(&fields, &lang, script));
             state.failed_proofs = 0;
             found.clone()
         }

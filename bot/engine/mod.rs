@@ -10,6 +10,8 @@ pub mod flow;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +119,14 @@ pub enum Event {
         /// The quick reply's value.
         value: String,
     },
+    /// Something happened that the visitor should hear about (a delayed order): run this
+    /// flow with the order's fields as `order.*` slots, not as a reply to anything.
+    Notice {
+        /// Flow to run.
+        flow: String,
+        /// The order's fields, as an order lookup gives them.
+        order: BTreeMap<String, String>,
+    },
     /// Result of an [`Effect::LookupOrder`].
     LookupResult {
         /// The visitor message the flow is answering.
@@ -213,6 +223,16 @@ pub fn step(
         Event::VisitorText { seq, text } => visitor_text(state, script, seq, text, now),
         Event::VisitorChoice { seq, value } => visitor_choice(state, script, seq, value, now),
         Event::LookupResult { reply_to, outcome } => flow::lookup_result(state, script, outcome, reply_to),
+        Event::Notice { flow: flow_id, order } => {
+            let slots = flow::order_slots(&order, &state.lang, script);
+            let mut effects = flow::start(state, script, &flow_id, slots, Seq(0), now);
+            for effect in &mut effects {
+                if let Effect::Say(reply) = effect {
+                    reply.reply_to = None; // news, not an answer
+                }
+            }
+            effects
+        }
         Event::SearchResults { reply_to, query, lang, hits } => {
             if state.flow.as_ref().is_some_and(|f| f.searching) {
                 return answer_during_flow(state, script, policy, reply_to, &hits);

@@ -46,7 +46,8 @@ struct RawFlow {
     max_steps: u32,
     #[serde(default = "default_timeout")]
     timeout_minutes: u32,
-    /// Slots the intent may fill before the flow starts.
+    /// Slots filled before the flow starts (by its intent, or `order.*` for a flow
+    /// started with an order's fields, such as a delay notice).
     #[serde(default)]
     slots: Vec<String>,
     step: Vec<Spanned<Step>>,
@@ -393,6 +394,7 @@ pub const ORDER_SLOTS: &[&str] = &[
     "order.delay_reason",
     "order.items",
     "order.customer_name",
+    "order_id",
 ];
 
 fn build_flow(
@@ -480,6 +482,11 @@ fn build_flow(
     }
     // Slots: everything used must be set by some step, a lookup, or be declared.
     let mut defined: BTreeSet<String> = raw.slots.iter().cloned().collect();
+    if defined.contains("order.*") {
+        // A flow started with an order (a notice) has every field a lookup gives.
+        defined.extend(ORDER_SLOTS.iter().map(|s| (*s).to_owned()));
+        defined.insert("order_id".to_owned());
+    }
     for step in steps.values() {
         match &step.kind {
             StepKind::Ask { slot, .. } | StepKind::Set { slot, .. } => {

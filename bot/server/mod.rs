@@ -45,6 +45,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Durable storage (for API reads; conversations write through the hub).
     pub store: Arc<dyn Store>,
+    /// Wakes the notice dispatcher when an order event is recorded.
+    pub notices_wake: Arc<tokio::sync::Notify>,
     /// Serialises knowledge-base edits from the API.
     pub kb_edits: Arc<tokio::sync::Mutex<()>>,
     /// Order lookups and order events.
@@ -152,7 +154,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let lookup: Arc<dyn crate::conversations::OrderLookup> =
         Arc::new(crate::orders::lookup::ProofCheckedLookup::new(Arc::clone(&orders.source)));
     let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers, Some(lookup));
+    let notices_wake = Arc::new(tokio::sync::Notify::new());
+    let dispatcher = crate::notices::Dispatcher {
+        events: orders.embedded.clone(),
+        source: Arc::clone(&orders.source),
+        hub: hub.clone(),
+        store: Arc::clone(&store),
+        webhook: config.notice_webhook.clone(),
+        wake: Arc::clone(&notices_wake),
+    };
+    tokio::spawn(dispatcher.run(shutdown.clone()));
     let state = AppState {
+        notices_wake,
         hub,
         kb: Arc::clone(&kb),
         kb_service,

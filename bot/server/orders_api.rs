@@ -106,6 +106,9 @@ async fn post_event(
         new = recorded.new,
         "order event"
     );
+    if recorded.new {
+        state.notices_wake.notify_one();
+    }
     let code = if recorded.new { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({ "event": recorded.event, "new": recorded.new, "applied": recorded.applied });
     Ok((code, Json(body)).into_response())

@@ -147,6 +147,15 @@ pub trait Store: Send + Sync + 'static {
     async fn record_gap(&self, gap: Gap) -> Result<(), StoreError>;
     /// Unanswered questions since `since`, newest first, at most `limit`.
     async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError>;
+    /// Remembers that a conversation proved it owns an order (for proactive notices).
+    async fn link_order(&self, order_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Conversations linked to an order, oldest link first.
+    async fn conversations_for_order(&self, order_id: &str) -> Result<Vec<ConversationId>, StoreError>;
+    /// Claims delivery of an order event into a conversation: true unless it was already
+    /// delivered there.
+    async fn claim_notice(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks a claimed notice delivered.
+    async fn notice_delivered(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Keeps a satisfaction rating (1–5).
     async fn record_csat(&self, id: ConversationId, score: u8, at: DateTime<Utc>) -> Result<(), StoreError>;
 }

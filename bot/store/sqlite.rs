@@ -276,6 +276,62 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn link_order(&self, order_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO order_links (order_id, conversation_id, at) VALUES (?, ?, ?)")
+            .bind(order_id)
+            .bind(id.0.to_string())
+            .bind(at.timestamp_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("link order"))?;
+        Ok(())
+    }
+
+    async fn conversations_for_order(&self, order_id: &str) -> Result<Vec<ConversationId>, StoreError> {
+        let rows = sqlx::query("SELECT conversation_id FROM order_links WHERE order_id = ? ORDER BY at")
+            .bind(order_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("conversations for order"))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get("conversation_id");
+                Uuid::parse_str(&id)
+                    .map(ConversationId)
+                    .map_err(|e| StoreError::Corrupt { table: "order_links", reason: format!("id {id:?}: {e}") })
+            })
+            .collect()
+    }
+
+    async fn claim_notice(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO order_notices (event_id, conversation_id, claimed_at) VALUES (?, ?, ?)")
+            .bind(event_id)
+            .bind(id.0.to_string())
+            .bind(at.timestamp_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("claim notice"))?;
+        let delivered: Option<i64> =
+            sqlx::query_scalar("SELECT delivered_at FROM order_notices WHERE event_id = ? AND conversation_id = ?")
+                .bind(event_id)
+                .bind(id.0.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(query_err("claim notice"))?;
+        Ok(delivered.is_none())
+    }
+
+    async fn notice_delivered(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE order_notices SET delivered_at = ? WHERE event_id = ? AND conversation_id = ?")
+            .bind(at.timestamp_millis())
+            .bind(event_id)
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("notice delivered"))?;
+        Ok(())
+    }
+
     async fn record_csat(&self, id: ConversationId, score: u8, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
             .bind(id.0.to_string())

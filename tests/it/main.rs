@@ -9,6 +9,7 @@ mod kb_api;
 mod kb_check;
 mod kb_reload;
 mod languages;
+mod notices;
 mod orders;
 mod resume;
 mod retrieval;
