@@ -84,6 +84,8 @@ enum FileOrderSource {
 struct FileNotices {
     webhook_url: Option<String>,
     webhook_auth_header: Option<String>,
+    daily_updates: Option<bool>,
+    daily_update_hour_utc: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +180,8 @@ pub struct Config {
     pub orders: OrdersConfig,
     /// Called for delay notices no one saw in a chat, so the shop can e-mail the customer.
     pub notice_webhook: Option<crate::notices::WebhookConfig>,
+    /// Daily progress updates for orders on their way (off by default).
+    pub daily_updates: Option<crate::notices::DailyUpdates>,
 }
 
 /// Why a configuration could not be loaded.
@@ -223,6 +227,7 @@ impl Default for Config {
             tokens: Vec::new(),
             orders: OrdersConfig::default(),
             notice_webhook: None,
+            daily_updates: None,
         }
     }
 }
@@ -256,6 +261,13 @@ impl Config {
             },
             tokens: file.tokens,
             orders: resolve_orders(file.orders, args.orders_auth_header.as_deref())?,
+            daily_updates: match (file.notices.daily_updates, file.notices.daily_update_hour_utc) {
+                (Some(true), hour) if hour.unwrap_or(9) < 24 => {
+                    Some(crate::notices::DailyUpdates { hour_utc: hour.unwrap_or(9) })
+                }
+                (Some(true), _) => return Err(invalid("notices.daily_update_hour_utc", "must be 0 to 23")),
+                _ => None,
+            },
             notice_webhook: resolve_webhook(file.notices)?,
         };
         config.validate()?;

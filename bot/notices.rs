@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Timelike as _, Utc};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,15 @@ use crate::store::Store;
 
 /// The flow a delay runs.
 pub const DELAY_FLOW: &str = "delay_notice";
+/// The flow of a daily progress update.
+pub const PROGRESS_FLOW: &str = "progress_update";
+
+/// Optional daily progress updates for orders still on their way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyUpdates {
+    /// Hour of the day (UTC) from which the day's updates go out.
+    pub hour_utc: u32,
+}
 /// How often pending events are looked at even without a wake-up.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -63,6 +72,8 @@ pub struct Dispatcher {
     pub webhook: Option<WebhookConfig>,
     /// Poked when an event is recorded, so online visitors hear at once.
     pub wake: Arc<Notify>,
+    /// Daily progress updates, when enabled.
+    pub daily: Option<DailyUpdates>,
 }
 
 impl Dispatcher {
@@ -72,6 +83,9 @@ impl Dispatcher {
         loop {
             if let Err(e) = self.process_pending(http.as_ref()).await {
                 warn!(error = %e, "order events not processed yet");
+            }
+            if let Err(e) = self.send_daily_updates(Utc::now()).await {
+                warn!(error = %e, "daily updates not sent yet");
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -126,6 +140,47 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+}
+
+impl Dispatcher {
+    /// Sends today's progress update for every order still on its way, once per day per
+    /// chat linked to it (not on the day the customer tracked it: they just saw it).
+    ///
+    /// # Errors
+    /// When the store fails; unsent updates go out on a later pass.
+    pub async fn send_daily_updates(&self, now: DateTime<Utc>) -> Result<usize, NoticeError> {
+        let Some(daily) = self.daily else { return Ok(0) };
+        if now.hour() < daily.hour_utc {
+            return Ok(0);
+        }
+        let today = now.date_naive();
+        let mut sent = 0;
+        for (order_id, conversation, linked_at) in self.store.order_links().await? {
+            if linked_at.date_naive() >= today {
+                continue;
+            }
+            let Some(order) = self.source.get(&order_id).await? else { continue };
+            let on_its_way = matches!(
+                order.status,
+                OrderStatus::Shipped
+                    | OrderStatus::InTransit
+                    | OrderStatus::PartiallyShipped
+                    | OrderStatus::OutForDelivery
+            );
+            if !on_its_way {
+                continue;
+            }
+            let key = format!("daily:{}:{today}", order.id);
+            if !self.store.claim_notice(&key, conversation, now).await? {
+                continue;
+            }
+            if self.hub.deliver_notice(conversation, PROGRESS_FLOW, order_slots(&order)).await {
+                self.store.notice_delivered(&key, conversation, now).await?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
     }
 }
 

@@ -162,6 +162,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store: Arc::clone(&store),
         webhook: config.notice_webhook.clone(),
         wake: Arc::clone(&notices_wake),
+        daily: config.daily_updates,
     };
     tokio::spawn(dispatcher.run(shutdown.clone()));
     let state = AppState {

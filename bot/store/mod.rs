@@ -149,6 +149,8 @@ pub trait Store: Send + Sync + 'static {
     async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError>;
     /// Remembers that a conversation proved it owns an order (for proactive notices).
     async fn link_order(&self, order_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Every order–conversation link, with when it was made.
+    async fn order_links(&self) -> Result<Vec<(String, ConversationId, DateTime<Utc>)>, StoreError>;
     /// Conversations linked to an order, oldest link first.
     async fn conversations_for_order(&self, order_id: &str) -> Result<Vec<ConversationId>, StoreError>;
     /// Claims delivery of an order event into a conversation: true unless it was already

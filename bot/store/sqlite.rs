@@ -287,6 +287,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn order_links(&self) -> Result<Vec<(String, ConversationId, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query("SELECT order_id, conversation_id, at FROM order_links ORDER BY at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("order links"))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get("conversation_id");
+                let conversation = Uuid::parse_str(&id)
+                    .map(ConversationId)
+                    .map_err(|e| StoreError::Corrupt { table: "order_links", reason: format!("id {id:?}: {e}") })?;
+                Ok((r.get("order_id"), conversation, DateTime::from_timestamp_millis(r.get("at")).unwrap_or_default()))
+            })
+            .collect()
+    }
+
     async fn conversations_for_order(&self, order_id: &str) -> Result<Vec<ConversationId>, StoreError> {
         let rows = sqlx::query("SELECT conversation_id FROM order_links WHERE order_id = ? ORDER BY at")
             .bind(order_id)

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod chat;
+mod daily_updates;
 mod flows_check;
 mod harness;
 mod kb_api;
