@@ -57,6 +57,8 @@ struct FileConfig {
     orders: FileOrders,
     #[serde(default)]
     notices: FileNotices,
+    #[serde(default)]
+    identity: FileIdentity,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +79,12 @@ struct FileOrders {
 enum FileOrderSource {
     Embedded,
     Http,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIdentity {
+    secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +188,8 @@ pub struct Config {
     pub orders: OrdersConfig,
     /// Called for delay notices no one saw in a chat, so the shop can e-mail the customer.
     pub notice_webhook: Option<crate::notices::WebhookConfig>,
+    /// Key the shop signs visitor identities with (`identity`); none = identities refused.
+    pub identity_secret: Option<String>,
     /// Daily progress updates for orders on their way (off by default).
     pub daily_updates: Option<crate::notices::DailyUpdates>,
 }
@@ -228,6 +238,7 @@ impl Default for Config {
             orders: OrdersConfig::default(),
             notice_webhook: None,
             daily_updates: None,
+            identity_secret: None,
         }
     }
 }
@@ -269,6 +280,12 @@ impl Config {
                 _ => None,
             },
             notice_webhook: resolve_webhook(file.notices)?,
+            identity_secret: match file.identity.secret {
+                Some(secret) if secret.len() < 32 => {
+                    return Err(invalid("identity.secret", "must be at least 32 characters (use a random string)"));
+                }
+                secret => secret,
+            },
         };
         config.validate()?;
         Ok(config)

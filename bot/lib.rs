@@ -18,6 +18,7 @@ pub mod conversations;
 pub mod engine;
 pub mod flow_check;
 pub mod flows;
+pub mod identity;
 pub mod ids;
 pub mod kb;
 pub mod lang;

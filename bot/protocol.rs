@@ -34,6 +34,8 @@ pub enum ErrorCode {
     AlreadyGreeted,
     /// The hello token is malformed or unknown; a fresh conversation follows.
     InvalidToken,
+    /// The hello's `identity` is not signed by the shop or has expired; ignored.
+    InvalidIdentity,
     /// A `choice` whose value the bot never offered.
     UnknownChoice,
     /// Too many frames in a short time.
@@ -58,6 +60,7 @@ impl ErrorCode {
             Self::HelloRequired => "hello_required",
             Self::AlreadyGreeted => "already_greeted",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidIdentity => "invalid_identity",
             Self::UnknownChoice => "unknown_choice",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
@@ -106,6 +109,9 @@ pub struct Hello {
     /// The page the widget is on.
     #[serde(default)]
     pub page_url: Option<String>,
+    /// The shop's signed statement of who this visitor is (see `identity`).
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 /// `message`: something the visitor typed.

@@ -500,6 +500,8 @@
     ws = sock;
     sock.onopen = function () {
       var hello = { type: 'hello', last_seq: lastSeq, locale: LOCALE, page_url: location.href };
+      // The shop's signed statement of who the visitor is (its server makes it).
+      if (data.identity) hello.identity = data.identity;
       var token = getToken();
       if (token) hello.token = token;
       sock.send(JSON.stringify(hello));

@@ -252,6 +252,9 @@ impl Connection {
                 ProtocolError::new(ErrorCode::InvalidToken, "Unknown or malformed token; starting a new conversation.");
             self.send_error(e).await?;
         }
+        if let Some(identity) = hello.identity.as_deref() {
+            self.link_identity(identity, record.id).await?;
+        }
         self.attached = Some(self.state.hub.attach(record.id, !resumed));
         self.sent_max = if resumed { Seq(hello.last_seq.unwrap_or(0)).min(record.last_seq) } else { Seq(0) };
         let (lang, ui) = self.state.hub.ui_for(&record);
@@ -265,6 +268,25 @@ impl Connection {
         };
         self.send(&welcome).await?;
         self.replay(record.id).await
+    }
+
+    /// Links the orders the shop vouches for to this conversation (for delay notices).
+    async fn link_identity(&mut self, identity: &str, id: ConversationId) -> Result<(), Gone> {
+        let Some(secret) = self.state.config.identity_secret.clone() else {
+            let e = ProtocolError::new(ErrorCode::InvalidIdentity, "This server does not accept identities; ignored.");
+            return self.send_error(e).await;
+        };
+        match crate::identity::verify(secret.as_bytes(), identity, chrono::Utc::now().timestamp()) {
+            Ok(verified) => {
+                for order in &verified.orders {
+                    if let Err(e) = self.state.store.link_order(order, id, chrono::Utc::now()).await {
+                        error!(error = %e, "cannot link an identified order");
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => self.send_error(ProtocolError::new(ErrorCode::InvalidIdentity, format!("{e}; ignored."))).await,
+        }
     }
 
     async fn store_failed(&mut self, e: &StoreError) -> Result<(), Gone> {

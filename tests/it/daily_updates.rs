@@ -26,7 +26,7 @@ async fn orders_on_their_way_get_one_update_a_day() {
     let script = Arc::new(BotScript::load(&repo_path("flows")).expect("flows"));
     let kb = Arc::new(arc_swap::ArcSwapOption::empty());
     let hub = Hub::new(Arc::clone(&store), kb, script, AnswerPolicy::default(), None);
-    let hello = Hello { token: None, last_seq: None, locale: Some("en-GB".into()), page_url: None };
+    let hello = Hello { token: None, last_seq: None, locale: Some("en-GB".into()), page_url: None, identity: None };
     let opened = hub.open(&hello).await.expect("conversation");
     let id = opened.record.id;
     let day1 = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).single().expect("date");

@@ -151,3 +151,38 @@ async fn nobody_online_calls_the_shops_webhook() {
     }
     server.stop().await;
 }
+
+const SHOP_SECRET: &str = "shop-and-supportbot-share-this-secret-0123";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_the_shop_identified_hears_without_tracking_first() {
+    use supportbot::identity::{Identity, sign};
+    let temp = tempfile::tempdir().expect("temp");
+    let mut config = test_config(temp.path());
+    config.identity_secret = Some(SHOP_SECRET.into());
+    let server = TestServer::start_with(config).await;
+    let exp = chrono::Utc::now().timestamp() + 3600;
+
+    // A forged identity (wrong key) is refused with a clear error and links nothing.
+    let mut forger = server.client().await;
+    let forged = sign(b"not-the-shops-secret-0123456789abcdef", &Identity { orders: vec!["FH-100245".into()], exp });
+    forger.send_json(json!({"type": "hello", "locale": "en-GB", "identity": forged})).await;
+    let error = forger.recv().await;
+    assert_eq!(error["code"], "invalid_identity", "{error}");
+    assert_eq!(forger.recv().await["type"], "welcome", "the chat still opens");
+
+    let mut customer = server.client().await;
+    let identity = sign(SHOP_SECRET.as_bytes(), &Identity { orders: vec!["FH-100245".into()], exp });
+    customer.send_json(json!({"type": "hello", "locale": "en-GB", "identity": identity})).await;
+    assert_eq!(customer.recv().await["type"], "welcome");
+    let greeting = customer.recv().await;
+    assert_eq!(greeting["from"], "bot");
+    let event = json!({"event_id": "ev-identified-1", "kind": "delayed", "reason": "The supplier is late"});
+    assert_eq!(post_event(&server, "FH-100245", event).await, 201);
+    let notice = customer.recv_within(Duration::from_secs(1)).await.expect("notice within a second");
+    assert!(is_notice(&notice, "FH-100245"), "{notice}");
+    let stray = drain(&mut forger, Duration::from_millis(500)).await;
+    assert!(!stray.iter().any(|f| is_notice(f, "FH-100245")), "the forger hears nothing: {stray:?}");
+    server.stop().await;
+    drop(temp);
+}
