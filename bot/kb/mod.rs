@@ -8,6 +8,7 @@ pub mod answer_tests;
 pub mod check;
 pub mod content;
 pub mod index;
+pub mod phrase_model;
 pub mod query;
 pub mod reload;
 pub mod render;
