@@ -19,9 +19,9 @@
 //!   regularisation (`C` = 10), 10 passes in a fixed seeded order: deterministic.
 //!   While features × classes stays under [`DENSE_BUDGET`] (16 MB of weights) every class
 //!   weighs every feature; beyond that a class keeps weights only for the features of its
-//!   own phrasings (memory and time grow with the text, not with classes × vocabulary),
-//!   features used by most classes are dropped, and the number of passes shrinks so that
-//!   training stays around a second.
+//!   own phrasings (memory grows with the text, not with classes × vocabulary). Training
+//!   work is bounded (about a second): fewer passes when a pass is expensive, down to
+//!   two, and below that the features shared by the most classes are dropped.
 //!
 //! [`PhraseModels::predict`] gives a probability per document; `search.rs` adds
 //! [`RANK_WEIGHT`] × probability to the lexical ranking score. Confidence (and so the
@@ -51,11 +51,6 @@ const WORK_BUDGET: usize = 1_000_000_000;
 const SPARSE_UPDATE_COST: usize = 4;
 /// Initial SGD step.
 const LEARNING_RATE: f32 = 0.5;
-/// With sparse weights, a feature found in more than this share of the classes (and more
-/// than [`MIN_CLASSES_TO_PRUNE`]) is dropped: it tells little and costs the most.
-const MAX_CLASS_SHARE: f32 = 0.5;
-/// Features are never dropped for being in fewer entries than this.
-const MIN_CLASSES_TO_PRUNE: usize = 64;
 /// Up to this many weights (features × classes), every class weighs every feature.
 pub const DENSE_BUDGET: usize = 4_000_000;
 const SEED: u64 = 0x5eed_f00d;
@@ -63,8 +58,9 @@ const SEED: u64 = 0x5eed_f00d;
 /// A sparse vector: (feature id, value), ids ascending.
 type Sparse = Vec<(u32, f32)>;
 
-/// The distinct features of a text: (feature, is a word feature, count).
-type RawFeatures = Vec<(String, bool, u32)>;
+/// The distinct features of a text with their counts. A feature's text starts with `w`
+/// (word block) or `c` (character block).
+type RawFeatures = Vec<(String, u32)>;
 
 /// Turns text into TF-IDF feature vectors.
 #[derive(Debug)]
@@ -74,36 +70,43 @@ struct Featurizer {
     idf: Vec<(f32, bool)>,
 }
 
-/// The distinct features of a text with their counts, split into word and character blocks.
+/// The features of a text: analyzed words and their bigrams, character n-grams of raw words.
 fn raw_features(text: &str, analyzer: &mut TextAnalyzer, raw: &mut TextAnalyzer) -> RawFeatures {
-    let mut counts: HashMap<(String, bool), u32> = HashMap::new();
+    let mut counts: HashMap<String, u32> = HashMap::new();
     let mut previous: Option<String> = None;
     let mut stream = analyzer.token_stream(text);
     while stream.advance() {
-        let term = stream.token().text.clone();
+        let term = &stream.token().text;
         if let Some(p) = previous.take() {
-            *counts.entry((format!("{p} {term}"), true)).or_default() += 1;
+            *counts.entry(format!("w{p} {term}")).or_default() += 1;
         }
-        *counts.entry((term.clone(), true)).or_default() += 1;
-        previous = Some(term);
+        *counts.entry(format!("w{term}")).or_default() += 1;
+        previous = Some(term.clone());
     }
     let mut stream = raw.token_stream(text);
+    let mut gram = String::new();
     while stream.advance() {
         let word: Vec<char> =
             std::iter::once(' ').chain(stream.token().text.chars()).chain(std::iter::once(' ')).collect();
         for n in CHAR_NGRAMS {
-            for gram in word.windows(n) {
-                *counts.entry((gram.iter().collect(), false)).or_default() += 1;
+            for chars in word.windows(n) {
+                gram.clear();
+                gram.push('c');
+                gram.extend(chars);
+                match counts.get_mut(&gram) {
+                    Some(count) => *count += 1,
+                    None => {
+                        counts.insert(gram.clone(), 1);
+                    }
+                }
             }
         }
-        for &c in &word {
-            if written_without_spaces(c) {
-                *counts.entry((c.to_string(), false)).or_default() += 1;
-            }
+        for &c in word.iter().filter(|&&c| written_without_spaces(c)) {
+            *counts.entry(format!("c{c}")).or_default() += 1;
         }
     }
-    let mut out: RawFeatures = counts.into_iter().map(|((f, w), n)| (f, w, n)).collect();
-    out.sort();
+    let mut out: RawFeatures = counts.into_iter().collect();
+    out.sort_unstable();
     out
 }
 
@@ -122,33 +125,38 @@ fn raw_analyzer() -> TextAnalyzer {
 
 impl Featurizer {
     /// Learns the vocabulary and IDF of `texts`.
-    fn fit(texts: &[RawFeatures]) -> Self {
+    fn fit<'a>(texts: impl Iterator<Item = &'a RawFeatures>) -> Self {
         let mut ids: HashMap<String, u32> = HashMap::new();
         let mut df: Vec<(u32, bool)> = Vec::new();
+        let mut n = 0.0f32;
         for features in texts {
-            for (f, word, _) in features {
-                let key = feature_key(f, *word);
-                let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                let id = *ids.entry(key).or_insert(next);
-                if id as usize == df.len() {
-                    df.push((0, *word));
-                }
+            n += 1.0;
+            for (f, _) in features {
+                let id = match ids.get(f) {
+                    Some(&id) => id,
+                    None => {
+                        let id = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                        ids.insert(f.clone(), id);
+                        df.push((0, f.starts_with('w')));
+                        id
+                    }
+                };
                 df[id as usize].0 += 1;
             }
         }
-        let n = texts.len() as f32;
         let idf = df.into_iter().map(|(d, word)| (((1.0 + n) / (1.0 + d as f32)).ln() + 1.0, word)).collect();
         Self { ids, idf }
     }
 
     /// TF-IDF vector of already extracted features; unknown features are ignored.
-    fn vector(&self, features: &[(String, bool, u32)]) -> Sparse {
+    fn vector(&self, features: &RawFeatures) -> Sparse {
         let mut words: Sparse = Vec::new();
         let mut chars: Sparse = Vec::new();
-        for (f, word, count) in features {
-            if let Some(&id) = self.ids.get(&feature_key(f, *word)) {
-                let value = (1.0 + (*count as f32).ln()) * self.idf[id as usize].0;
-                if *word { words.push((id, value)) } else { chars.push((id, value)) }
+        for (f, count) in features {
+            if let Some(&id) = self.ids.get(f) {
+                let (idf, word) = self.idf[id as usize];
+                let value = (1.0 + (*count as f32).ln()) * idf;
+                if word { words.push((id, value)) } else { chars.push((id, value)) }
             }
         }
         normalize(&mut words);
@@ -165,10 +173,6 @@ impl Featurizer {
     }
 }
 
-fn feature_key(f: &str, word: bool) -> String {
-    format!("{}{f}", if word { 'w' } else { 'c' })
-}
-
 fn normalize(v: &mut Sparse) {
     let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
@@ -182,6 +186,15 @@ pub struct PhraseModel {
     featurizer: Featurizer,
     weights: Weights,
     classes: usize,
+}
+
+/// Limits on model size and training work.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Most weights (features × classes) for dense weights.
+    dense: usize,
+    /// Most weight updates in all passes (sparse ones count [`SPARSE_UPDATE_COST`] each).
+    work: usize,
 }
 
 /// Weights of (feature, class) pairs.
@@ -200,11 +213,11 @@ impl PhraseModel {
     /// Returns `None` when there is nothing to tell apart (fewer than two classes with text).
     #[must_use]
     pub fn train(classes: &[Vec<&str>], analyzer: &mut TextAnalyzer) -> Option<Self> {
-        Self::train_with(classes, analyzer, DENSE_BUDGET)
+        Self::train_with(classes, analyzer, Budget { dense: DENSE_BUDGET, work: WORK_BUDGET })
     }
 
-    /// [`PhraseModel::train`] with the dense-weights budget as a parameter (tests).
-    fn train_with(classes: &[Vec<&str>], analyzer: &mut TextAnalyzer, dense_budget: usize) -> Option<Self> {
+    /// [`PhraseModel::train`] with the budgets as parameters (tests).
+    fn train_with(classes: &[Vec<&str>], analyzer: &mut TextAnalyzer, budget: Budget) -> Option<Self> {
         let mut raw = raw_analyzer();
         let mut labelled: Vec<(u32, RawFeatures)> = Vec::new();
         for (class, phrasings) in classes.iter().enumerate() {
@@ -213,8 +226,7 @@ impl PhraseModel {
                 labelled.push((class, raw_features(p, analyzer, &mut raw)));
             }
         }
-        let texts: Vec<RawFeatures> = labelled.iter().map(|(_, f)| f.clone()).collect();
-        let featurizer = Featurizer::fit(&texts);
+        let featurizer = Featurizer::fit(labelled.iter().map(|(_, f)| f));
         let examples: Vec<(u32, Sparse)> = labelled
             .iter()
             .map(|(class, features)| (*class, featurizer.vector(features)))
@@ -228,34 +240,43 @@ impl PhraseModel {
             return None;
         }
         let features = featurizer.idf.len();
-        let weights = if features.saturating_mul(k) <= dense_budget {
+        let weights = if features.saturating_mul(k) <= budget.dense {
             // Small enough for every class to weigh every feature: a feature can then also
             // count against an entry, which matters most when entries have few phrasings.
             Weights::Dense(vec![0.0; features * k])
         } else {
             let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); features];
+            let mut occurrences = vec![0usize; features];
             for (class, v) in &examples {
                 for (f, _) in v {
                     postings[*f as usize].push((*class, 0.0));
+                    occurrences[*f as usize] += 1;
                 }
             }
-            let max_classes = ((k as f32 * MAX_CLASS_SHARE).ceil() as usize).max(MIN_CLASSES_TO_PRUNE);
-            for p in &mut postings {
-                p.dedup_by_key(|(c, _)| *c);
-                if p.len() > max_classes {
-                    *p = Vec::new();
+            postings.iter_mut().for_each(|p| p.dedup_by_key(|(c, _)| *c));
+            // Bounded training: drop the features shared by the most classes (the least
+            // telling and the most expensive) until the fewest passes fit the budget.
+            let cost = |f: usize, p: &[Vec<(u32, f32)>]| SPARSE_UPDATE_COST * occurrences[f] * p[f].len();
+            let mut pass: usize = (0..features).map(|f| cost(f, &postings)).sum();
+            let mut by_spread: Vec<usize> = (0..features).collect();
+            by_spread.sort_by_key(|&f| (std::cmp::Reverse(postings[f].len()), f));
+            for f in by_spread {
+                if pass.saturating_mul(MIN_EPOCHS) <= budget.work {
+                    break;
                 }
+                pass -= cost(f, &postings);
+                postings[f] = Vec::new();
             }
             Weights::Sparse(postings)
         };
         let mut model = Self { featurizer, weights, classes: k };
-        model.fit(&examples);
+        model.fit(&examples, budget.work);
         Some(model)
     }
 
     /// SGD on the cross-entropy loss with L2 regularisation (weight decay via a global
     /// scale, so a step costs only the example's own features).
-    fn fit(&mut self, examples: &[(u32, Sparse)]) {
+    fn fit(&mut self, examples: &[(u32, Sparse)], work_budget: usize) {
         let n = examples.len().max(1) as f32;
         let lambda = 1.0 / (C * n);
         let eta0 = LEARNING_RATE;
@@ -270,7 +291,7 @@ impl PhraseModel {
                         .sum::<usize>()
             }
         };
-        let epochs = (WORK_BUDGET / pass.max(1)).clamp(MIN_EPOCHS, EPOCHS);
+        let epochs = (work_budget / pass.max(1)).clamp(MIN_EPOCHS, EPOCHS);
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = SplitMix(SEED);
         let mut scores = Scores::new(self.classes);
@@ -548,8 +569,9 @@ mod tests {
     #[test]
     fn sparse_weights_agree_with_dense_ones() {
         let mut en = AnalyzerKind::English.build();
-        let dense = PhraseModel::train_with(&classes(&BANKING), &mut en, usize::MAX).expect("trains");
-        let sparse = PhraseModel::train_with(&classes(&BANKING), &mut en, 0).expect("trains");
+        let budget = |dense| Budget { dense, work: WORK_BUDGET };
+        let dense = PhraseModel::train_with(&classes(&BANKING), &mut en, budget(usize::MAX)).expect("trains");
+        let sparse = PhraseModel::train_with(&classes(&BANKING), &mut en, budget(0)).expect("trains");
         assert!(matches!(dense.weights, Weights::Dense(_)));
         assert!(matches!(sparse.weights, Weights::Sparse(_)));
         for question in ["card not delivered", "why declined", "add money"] {
@@ -557,6 +579,21 @@ mod tests {
             assert_distribution(&s);
             assert_eq!(best(&d), best(&s), "{question}: {d:?} vs {s:?}");
         }
+    }
+
+    #[test]
+    fn a_small_work_budget_drops_the_most_shared_features() {
+        let mut en = AnalyzerKind::English.build();
+        let budget = Budget { dense: 0, work: 2_000 };
+        let model = PhraseModel::train_with(&classes(&BANKING), &mut en, budget).expect("trains");
+        let Weights::Sparse(postings) = &model.weights else { panic!("sparse weights expected") };
+        let kept: usize = postings.iter().map(Vec::len).sum();
+        assert!(kept > 0, "some features survive");
+        let card = model.featurizer.ids["wcard"] as usize;
+        assert!(postings[card].is_empty(), "\"card\" is in two of three classes: among the first dropped");
+        let p = model.predict("top up my account", &mut en);
+        assert_distribution(&p);
+        assert_eq!(best(&p), 2);
     }
 
     #[test]
