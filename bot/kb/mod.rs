@@ -11,6 +11,7 @@ pub mod content;
 pub mod editor;
 pub mod gaps;
 pub mod index;
+pub mod phrase_model;
 pub mod query;
 pub mod reload;
 pub mod render;

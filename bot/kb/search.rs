@@ -21,6 +21,7 @@ use super::analysis::{self, AnalysisOptions, AnalyzerKind};
 use super::chinese;
 use super::content::{Article, FaqEntry, KbContent};
 use super::index::{self, Fields};
+use super::phrase_model::{self, PhraseModels};
 use super::query::{self, Alternative, Concept, LangLexicon, SynonymGroup};
 use super::render;
 
@@ -33,6 +34,8 @@ const BODY_MATCH_WEIGHT: f32 = 0.55;
 /// short FAQ phrasings over long articles, so it only breaks near-ties.
 const RANK_CONFIDENCE_SHARE: f32 = 0.97;
 const CANDIDATES: usize = 150;
+/// Documents the phrase model proposes beyond the lexical candidates.
+const MODEL_CANDIDATES: usize = 10;
 /// Confidence mixes the share of the question covered with how much information was
 /// matched in absolute terms (long questions with a few strong matches are answerable).
 const COVERAGE_SHARE: f32 = 0.5;
@@ -135,6 +138,8 @@ pub struct KnowledgeBase {
     reader: IndexReader,
     index: Index,
     options: AnalysisOptions,
+    /// Classifier over each language's phrasings, blended into the ranking (`phrase_model.rs`).
+    phrase_models: PhraseModels,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -240,7 +245,10 @@ impl KnowledgeBase {
                 s.folded.entry(query::folded_key(word)).or_insert_with(|| term.clone());
             }
         }
-        Ok(Self { content, docs, stats, fields, reader, index, options })
+        let phrase_models = PhraseModels::train(&content.faqs, &content.articles, |lang| {
+            analyzers.entry(AnalyzerKind::for_lang(lang)).or_insert_with_key(|k| k.build(options)).clone()
+        });
+        Ok(Self { content, docs, stats, fields, reader, index, options, phrase_models })
     }
 
     /// The content this was built from.
@@ -336,6 +344,7 @@ impl KnowledgeBase {
         let weights: Vec<(&Concept, f32)> = concepts.iter().map(|c| (c, stats.concept_weight(c))).collect();
         let mut seen = HashSet::new();
         let mut ranked: Vec<(f32, KbHit)> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
         for (bm25, address) in top {
             let stored: TantivyDocument = searcher.doc(address)?;
             let Some(key) = stored.get_first(self.fields.key).and_then(|v| v.as_str().map(str::to_owned)) else {
@@ -348,6 +357,22 @@ impl KnowledgeBase {
             let confidence = coverage(&weights, doc);
             let rank = RANK_CONFIDENCE_SHARE * confidence + (1.0 - RANK_CONFIDENCE_SHARE) * (bm25 / max_bm25);
             ranked.push((rank, hit(doc, confidence, bm25, lang)));
+            keys.push(key);
+        }
+        // Phrase model (phrase_model.rs): the documents it finds likely join the
+        // candidates, and its probability adds to their rank; confidence is unchanged.
+        let predicted = self.phrase_models.predict(question, lang, &mut analyzer, MODEL_CANDIDATES);
+        for (key, _) in &predicted {
+            let Some(doc) = self.docs.get(*key) else { continue };
+            if seen.insert((*key).to_owned()) {
+                let confidence = coverage(&weights, doc);
+                ranked.push((RANK_CONFIDENCE_SHARE * confidence, hit(doc, confidence, 0.0, lang)));
+                keys.push((*key).to_owned());
+            }
+        }
+        let probability: HashMap<&str, f32> = predicted.into_iter().collect();
+        for ((rank, _), key) in ranked.iter_mut().zip(&keys) {
+            *rank += phrase_model::RANK_WEIGHT * probability.get(key.as_str()).copied().unwrap_or(0.0);
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(ranked.into_iter().take(limit).map(|(_, h)| h).collect())
