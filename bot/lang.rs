@@ -69,6 +69,16 @@ const MIN_LETTERS: usize = 12;
 /// Looks at one message.
 #[must_use]
 pub fn evidence(text: &str) -> Evidence {
+    // E-mail addresses, links, order numbers and postcodes are in no language.
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| {
+            let code_like = w.chars().any(|c| c.is_ascii_digit()) && !w.chars().any(crate::kb::chinese::is_han);
+            !w.contains('@') && !w.contains("://") && !w.starts_with("www.") && !code_like
+        })
+        .collect();
+    let cleaned = words.join(" ");
+    let text = cleaned.as_str();
     let han = text.chars().filter(|c| crate::kb::chinese::is_han(*c)).count();
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     // Chinese with a few Latin words mixed in ("怎么关掉cookie") is still Chinese.
@@ -187,6 +197,8 @@ mod tests {
         assert_eq!(resolve("ok", "pl"), "pl");
         assert_eq!(resolve("Klarna?", "pl"), "pl");
         assert_eq!(resolve("ok, Klarna", "ru"), "ru");
+        assert_eq!(resolve("samantha.longname@example.com", "ru"), "ru", "an e-mail address is in no language");
+        assert_eq!(resolve("NN1 2AB", "pl"), "pl");
         assert_eq!(resolve("ile kosztuje dostawa do Polski?", "ru"), "pl", "Latin text is not Russian");
         assert_eq!(resolve("12345678", "zh-Hant"), "zh-Hant");
         assert_eq!(resolve("你好", "zh-Hant"), "zh-Hant", "characters shared by both scripts keep the script");
