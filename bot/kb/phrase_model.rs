@@ -7,16 +7,18 @@
 //! knowledge base itself (no outside data or model files, any language):
 //!
 //! - **Classes**: the documents of one language: each FAQ entry (its `question` and
-//!   `also` phrasings) and each article (its title, tags and summary). Articles take part
-//!   so that the model does not pull every question towards FAQ entries.
+//!   `also` phrasings) and each article (its title, tags, summary and the sentences of
+//!   its body). Articles take part so that the model does not pull every question
+//!   towards FAQ entries, and with their body sentences so that it knows their words.
 //! - **Features**: TF-IDF (sublinear term frequency; the word and character blocks each
 //!   L2-normalised, then the whole) over the analyzed word terms and their bigrams (the
-//!   language's search analyzer), plus character n-grams within words (2–4 characters,
-//!   with word-boundary markers; single characters too for scripts written without
-//!   spaces, such as Chinese). Character n-grams cover typos, inflection (Polish,
-//!   Russian) and languages without a word splitter.
+//!   language's search analyzer), the words as written and their bigrams (stop words
+//!   kept: "why was" and "how do" tell a complaint from a how-to), plus character n-grams
+//!   within words (2–4 characters, with word-boundary markers; single characters too for
+//!   scripts written without spaces, such as Chinese). Character n-grams cover typos,
+//!   inflection (Polish, Russian) and languages without a word splitter.
 //! - **Model**: multinomial logistic regression trained by plain SGD with L2
-//!   regularisation (`C` = 10), 10 passes in a fixed seeded order: deterministic.
+//!   regularisation (`C` = 30), 20 passes in a fixed seeded order: deterministic.
 //!   While features × classes stays under [`DENSE_BUDGET`] (16 MB of weights) every class
 //!   weighs every feature; beyond that a class keeps weights only for the features of its
 //!   own phrasings (memory grows with the text, not with classes × vocabulary). Training
@@ -24,14 +26,15 @@
 //!   two, and below that the features shared by the most classes are dropped.
 //!
 //! [`PhraseModels::predict`] gives a probability per document; `search.rs` adds
-//! [`RANK_WEIGHT`] × probability to the lexical ranking score. Confidence (and so the
-//! answer/fallback decision) stays the lexical coverage.
+//! [`RANK_WEIGHT`] × probability to the lexical ranking score and
+//! [`CONFIDENCE_WEIGHT`] × probability to the lexical confidence.
 
 use std::collections::HashMap;
 
 use super::analysis::search_group;
 use super::content::{Article, FaqEntry};
 use super::index::{article_key, faq_key};
+use super::render::markdown_to_plain;
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream,
 };
@@ -41,9 +44,9 @@ const CHAR_NGRAMS: std::ops::RangeInclusive<usize> = 2..=4;
 /// Weight of the word block relative to the character block (each is L2-normalised first).
 const WORD_BLOCK_WEIGHT: f32 = 1.0;
 /// Inverse regularisation strength, as in the usual `C` of logistic regression.
-const C: f32 = 10.0;
+const C: f32 = 30.0;
 /// Passes over the phrasings.
-const EPOCHS: usize = 10;
+const EPOCHS: usize = 20;
 /// Fewest passes, however large the knowledge base.
 const MIN_EPOCHS: usize = 2;
 /// Passes are limited to about this many weight updates in all (about a second).
@@ -71,7 +74,8 @@ struct Featurizer {
     idf: Vec<(f32, bool)>,
 }
 
-/// The features of a text: analyzed words and their bigrams, character n-grams of raw words.
+/// The features of a text: analyzed words and their bigrams, words as written (with stop
+/// words) and their bigrams, character n-grams of written words.
 fn raw_features(text: &str, analyzer: &mut TextAnalyzer, raw: &mut TextAnalyzer) -> RawFeatures {
     let mut counts: HashMap<String, u32> = HashMap::new();
     let mut previous: Option<String> = None;
@@ -88,7 +92,19 @@ fn raw_features(text: &str, analyzer: &mut TextAnalyzer, raw: &mut TextAnalyzer)
     let text = super::chinese::to_simplified(text);
     let mut stream = raw.token_stream(&text);
     let mut gram = String::new();
+    let mut previous: Option<String> = None;
     while stream.advance() {
+        let written = &stream.token().text;
+        // Words as written; a run of Chinese characters is no word (the analyzer splits it).
+        if written.chars().any(written_without_spaces) {
+            previous = None;
+        } else {
+            if let Some(p) = previous.take() {
+                *counts.entry(format!("w={p} {written}")).or_default() += 1;
+            }
+            *counts.entry(format!("w={written}")).or_default() += 1;
+            previous = Some(written.clone());
+        }
         let word: Vec<char> =
             std::iter::once(' ').chain(stream.token().text.chars()).chain(std::iter::once(' ')).collect();
         for n in CHAR_NGRAMS {
@@ -490,10 +506,12 @@ impl PhraseModels {
             let phrasings = std::iter::once(f.question.as_str()).chain(f.also.iter().map(String::as_str)).collect();
             grouped.entry(search_group(&f.lang)).or_default().push((faq_key(&f.lang, &f.id), phrasings));
         }
-        for a in articles {
+        let bodies: Vec<Vec<String>> = articles.iter().map(|a| sentences(&markdown_to_plain(&a.body))).collect();
+        for (a, body) in articles.iter().zip(&bodies) {
             let texts = std::iter::once(a.title.as_str())
                 .chain(a.tags.iter().map(String::as_str))
                 .chain(a.summary.as_deref())
+                .chain(body.iter().map(String::as_str))
                 .collect();
             grouped.entry(search_group(&a.lang)).or_default().push((article_key(&a.lang, &a.slug), texts));
         }
@@ -526,7 +544,51 @@ impl PhraseModels {
 /// its 0..1 lexical confidence, see `search.rs`). The probability is not normalised: a
 /// model that is unsure (few phrasings, a question unlike any of them) spreads its
 /// probability thinly and so barely moves the lexical ranking.
-pub const RANK_WEIGHT: f32 = 1.5;
+pub const RANK_WEIGHT: f32 = 2.0;
+
+/// How much the model's probability adds to a document's confidence: a question worded
+/// unlike the document (few shared words, low coverage) that the model still places
+/// there with certainty is answered rather than sent to the fallback. Chosen with the
+/// threshold on the calibration sets (`docs/benchmark.md`).
+pub const CONFIDENCE_WEIGHT: f32 = 0.3;
+
+/// The sentences of plain text (lines, and text ended by `.`, `?` or `!` before a space,
+/// or by a Chinese full stop), without the fragments too short to say anything.
+fn sentences(text: &str) -> Vec<String> {
+    const MIN_CHARS: usize = 8;
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ends = match c {
+            '\n' => true,
+            '。' | '？' | '！' => {
+                current.push(c);
+                true
+            }
+            '.' | '?' | '!' => {
+                current.push(c);
+                chars.peek().is_none_or(|next| next.is_whitespace())
+            }
+            _ => {
+                current.push(c);
+                false
+            }
+        };
+        if ends {
+            let sentence = current.trim().trim_start_matches('•').trim();
+            if sentence.chars().count() >= MIN_CHARS {
+                out.push(sentence.to_owned());
+            }
+            current.clear();
+        }
+    }
+    let sentence = current.trim().trim_start_matches('•').trim();
+    if sentence.chars().count() >= MIN_CHARS {
+        out.push(sentence.to_owned());
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -619,6 +681,47 @@ mod tests {
         let model = PhraseModel::train(&classes(&pl), &mut generic).expect("trains");
         assert_eq!(best(&model.predict("chcę zrobić zwrot zamówienia", &mut generic)), 0);
         assert_eq!(best(&model.predict("nie dostałem przesylki", &mut generic)), 1, "inflected, no diacritics");
+    }
+
+    #[test]
+    fn article_bodies_are_split_into_sentences() {
+        let text = "Refunds take 3.5 days. Why? Cards are slower!\n• Klarna refunds go to Klarna\n退款需要五个工作日。请耐心等待。";
+        assert_eq!(
+            sentences(text),
+            ["Refunds take 3.5 days.", "Cards are slower!", "Klarna refunds go to Klarna", "退款需要五个工作日。"],
+            "short fragments (\"Why?\", \"请耐心等待。\") are dropped; a decimal point ends nothing"
+        );
+    }
+
+    #[test]
+    fn an_articles_body_teaches_the_model_its_words() {
+        let article = |slug: &str, title: &str, body: &str| Article {
+            slug: slug.to_owned(),
+            lang: "en".to_owned(),
+            title: title.to_owned(),
+            tags: Vec::new(),
+            summary: None,
+            body: body.to_owned(),
+            body_line: 1,
+            unknown_keys: Vec::new(),
+            path: format!("{slug}.md").into(),
+        };
+        let articles = [
+            article(
+                "returns",
+                "Sending something back",
+                "Most items can go back within 30 days. Print the prepaid label.",
+            ),
+            article(
+                "delivery",
+                "Getting your order",
+                "Couriers deliver between 8am and 6pm. A signature may be needed.",
+            ),
+        ];
+        let models = PhraseModels::train(&[], &articles, |lang| AnalyzerKind::for_lang(lang).build(Default::default()));
+        let mut en = AnalyzerKind::English.build(Default::default());
+        assert_eq!(models.predict("where is the prepaid label", "en", &mut en, 1)[0].0, "article:en:returns");
+        assert_eq!(models.predict("does the courier need a signature", "en", &mut en, 1)[0].0, "article:en:delivery");
     }
 
     #[test]

@@ -360,7 +360,7 @@ impl KnowledgeBase {
             keys.push(key);
         }
         // Phrase model (phrase_model.rs): the documents it finds likely join the
-        // candidates, and its probability adds to their rank; confidence is unchanged.
+        // candidates, and its probability adds to their rank and their confidence.
         let predicted = self.phrase_models.predict(question, lang, &mut analyzer, MODEL_CANDIDATES);
         for (key, _) in &predicted {
             let Some(doc) = self.docs.get(*key) else { continue };
@@ -371,8 +371,10 @@ impl KnowledgeBase {
             }
         }
         let probability: HashMap<&str, f32> = predicted.into_iter().collect();
-        for ((rank, _), key) in ranked.iter_mut().zip(&keys) {
-            *rank += phrase_model::RANK_WEIGHT * probability.get(key.as_str()).copied().unwrap_or(0.0);
+        for ((rank, hit), key) in ranked.iter_mut().zip(&keys) {
+            let p = probability.get(key.as_str()).copied().unwrap_or(0.0);
+            *rank += phrase_model::RANK_WEIGHT * p;
+            hit.confidence = (hit.confidence + phrase_model::CONFIDENCE_WEIGHT * p).min(1.0);
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(ranked.into_iter().take(limit).map(|(_, h)| h).collect())
