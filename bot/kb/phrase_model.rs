@@ -22,8 +22,9 @@
 //!   While features × classes stays under [`DENSE_BUDGET`] (16 MB of weights) every class
 //!   weighs every feature; beyond that a class keeps weights only for the features of its
 //!   own phrasings (memory grows with the text, not with classes × vocabulary). Training
-//!   work is bounded (about a second): fewer passes when a pass is expensive, down to
-//!   two, and below that the features shared by the most classes are dropped.
+//!   work is bounded (about a second per language; languages train in parallel): fewer
+//!   passes when a pass is expensive, down to two, and below that the features shared by
+//!   the most classes are dropped.
 //!
 //! [`PhraseModels::predict`] gives a probability per document; `search.rs` adds
 //! [`RANK_WEIGHT`] × probability to the lexical ranking score and
@@ -490,6 +491,9 @@ impl SplitMix {
     }
 }
 
+/// A document's key and its training texts.
+type Document<'a> = (String, Vec<&'a str>);
+
 /// One [`PhraseModel`] per language, over that language's FAQ entries and articles (by
 /// document key, as in `index.rs`).
 #[derive(Debug, Default)]
@@ -501,7 +505,7 @@ impl PhraseModels {
     /// Trains a model per language that has at least two documents. `analyzer_for` gives
     /// the search analyzer of a language.
     pub fn train(faqs: &[FaqEntry], articles: &[Article], mut analyzer_for: impl FnMut(&str) -> TextAnalyzer) -> Self {
-        let mut grouped: std::collections::BTreeMap<&str, Vec<(String, Vec<&str>)>> = std::collections::BTreeMap::new();
+        let mut grouped: std::collections::BTreeMap<&str, Vec<Document<'_>>> = std::collections::BTreeMap::new();
         for f in faqs {
             let phrasings = std::iter::once(f.question.as_str()).chain(f.also.iter().map(String::as_str)).collect();
             grouped.entry(search_group(&f.lang)).or_default().push((faq_key(&f.lang, &f.id), phrasings));
@@ -515,15 +519,24 @@ impl PhraseModels {
                 .collect();
             grouped.entry(search_group(&a.lang)).or_default().push((article_key(&a.lang, &a.slug), texts));
         }
-        let mut by_lang = HashMap::new();
-        for (lang, entries) in grouped {
-            let classes: Vec<Vec<&str>> = entries.iter().map(|(_, p)| p.clone()).collect();
-            let mut analyzer = analyzer_for(lang);
-            if let Some(model) = PhraseModel::train(&classes, &mut analyzer) {
-                let keys = entries.into_iter().map(|(k, _)| k).collect();
-                by_lang.insert(lang.to_owned(), (model, keys));
-            }
-        }
+        // Languages are independent: each trains on its own thread (a reload or start of a
+        // multilingual knowledge base takes the time of its largest language, not the sum).
+        let jobs: Vec<(&str, Vec<Document<'_>>, TextAnalyzer)> =
+            grouped.into_iter().map(|(lang, entries)| (lang, entries, analyzer_for(lang))).collect();
+        let by_lang = std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(lang, entries, mut analyzer)| {
+                    scope.spawn(move || {
+                        let classes: Vec<Vec<&str>> = entries.iter().map(|(_, p)| p.clone()).collect();
+                        let model = PhraseModel::train(&classes, &mut analyzer)?;
+                        Some((lang.to_owned(), (model, entries.into_iter().map(|(k, _)| k).collect())))
+                    })
+                })
+                .collect();
+            // A panicking trainer (a bug) loses that language's model, not the knowledge base.
+            handles.into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+        });
         Self { by_lang }
     }
 
@@ -575,17 +588,13 @@ fn sentences(text: &str) -> Vec<String> {
                 false
             }
         };
-        if ends {
+        if ends || chars.peek().is_none() {
             let sentence = current.trim().trim_start_matches('•').trim();
             if sentence.chars().count() >= MIN_CHARS {
                 out.push(sentence.to_owned());
             }
             current.clear();
         }
-    }
-    let sentence = current.trim().trim_start_matches('•').trim();
-    if sentence.chars().count() >= MIN_CHARS {
-        out.push(sentence.to_owned());
     }
     out
 }
