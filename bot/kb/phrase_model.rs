@@ -540,6 +540,17 @@ impl PhraseModels {
         Self { by_lang }
     }
 
+    /// How far `probability` is above chance in `lang` (0 at or below 1 / documents, 1 at
+    /// certainty): what the model knows beyond "one of these". With three FAQ entries a
+    /// question unlike all of them still gets a third each, which must not read as
+    /// confidence.
+    #[must_use]
+    pub fn beyond_chance(&self, lang: &str, probability: f32) -> f32 {
+        let Some((model, _)) = self.by_lang.get(search_group(lang)) else { return 0.0 };
+        let chance = 1.0 / model.classes().max(1) as f32;
+        ((probability - chance) / (1.0 - chance)).max(0.0)
+    }
+
     /// Probability per document key for a question in `lang`, best first (ties by key),
     /// at most `limit`; empty when the language has no model.
     #[must_use]
@@ -559,8 +570,8 @@ impl PhraseModels {
 /// probability thinly and so barely moves the lexical ranking.
 pub const RANK_WEIGHT: f32 = 2.0;
 
-/// How much the model's probability adds to a document's confidence: a question worded
-/// unlike the document (few shared words, low coverage) that the model still places
+/// How much the model's probability (above chance, [`PhraseModels::beyond_chance`]) adds
+/// to a document's confidence: a question worded unlike the document (few shared words, low coverage) that the model still places
 /// there with certainty is answered rather than sent to the fallback. Chosen with the
 /// threshold on the calibration sets (`docs/benchmark.md`).
 pub const CONFIDENCE_WEIGHT: f32 = 0.3;
@@ -731,6 +742,25 @@ mod tests {
         let mut en = AnalyzerKind::English.build(Default::default());
         assert_eq!(models.predict("where is the prepaid label", "en", &mut en, 1)[0].0, "article:en:returns");
         assert_eq!(models.predict("does the courier need a signature", "en", &mut en, 1)[0].0, "article:en:delivery");
+    }
+
+    #[test]
+    fn chance_level_probability_is_no_evidence() {
+        let faq = |id: &str, question: &str| FaqEntry {
+            id: id.to_owned(),
+            lang: "en".to_owned(),
+            question: question.to_owned(),
+            also: Vec::new(),
+            answer: "An answer.".to_owned(),
+            path: "faq.toml".into(),
+        };
+        let faqs = [faq("a", "where is my card"), faq("b", "how do I top up"), faq("c", "close my account")];
+        let models = PhraseModels::train(&faqs, &[], |lang| AnalyzerKind::for_lang(lang).build(Default::default()));
+        assert!(models.beyond_chance("en", 1.0 / 3.0).abs() < 1e-6);
+        assert!(models.beyond_chance("en", 0.2).abs() < 1e-6);
+        assert!((models.beyond_chance("en", 1.0) - 1.0).abs() < 1e-6);
+        assert!((models.beyond_chance("en", 2.0 / 3.0) - 0.5).abs() < 1e-6);
+        assert!(models.beyond_chance("de", 0.9).abs() < 1e-6, "no model, no evidence");
     }
 
     #[test]

@@ -374,7 +374,8 @@ impl KnowledgeBase {
         for ((rank, hit), key) in ranked.iter_mut().zip(&keys) {
             let p = probability.get(key.as_str()).copied().unwrap_or(0.0);
             *rank += phrase_model::RANK_WEIGHT * p;
-            hit.confidence = (hit.confidence + phrase_model::CONFIDENCE_WEIGHT * p).min(1.0);
+            let evidence = self.phrase_models.beyond_chance(lang, p);
+            hit.confidence = (hit.confidence + phrase_model::CONFIDENCE_WEIGHT * evidence).min(1.0);
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(ranked.into_iter().take(limit).map(|(_, h)| h).collect())
