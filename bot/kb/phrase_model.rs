@@ -571,9 +571,10 @@ impl PhraseModels {
 pub const RANK_WEIGHT: f32 = 2.0;
 
 /// How much the model's probability (above chance, [`PhraseModels::beyond_chance`]) adds
-/// to a document's confidence: a question worded unlike the document (few shared words, low coverage) that the model still places
-/// there with certainty is answered rather than sent to the fallback. Chosen with the
-/// threshold on the calibration sets (`docs/benchmark.md`).
+/// to a document's confidence: a question worded unlike the document (few shared words,
+/// low coverage) that the model still places there with certainty is answered rather
+/// than sent to the fallback. Chosen with the threshold on the calibration sets
+/// (`docs/benchmark.md`).
 pub const CONFIDENCE_WEIGHT: f32 = 0.3;
 
 /// The sentences of plain text (lines, and text ended by `.`, `?` or `!` before a space,
