@@ -28,7 +28,7 @@
 //!
 //! [`PhraseModels::predict`] gives a probability per document; `search.rs` adds
 //! [`RANK_WEIGHT`] × probability to the lexical ranking score and
-//! [`CONFIDENCE_WEIGHT`] × probability to the lexical confidence.
+//! [`CONFIDENCE_WEIGHT`] × the probability above chance to the lexical confidence.
 
 use std::collections::HashMap;
 
