@@ -143,41 +143,53 @@ fn raw_analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// A text's features by id, with their counts.
+type Counts = Vec<(u32, u32)>;
+
 impl Featurizer {
-    /// Learns the vocabulary and IDF of `texts`.
-    fn fit<'a>(texts: impl Iterator<Item = &'a RawFeatures>) -> Self {
+    /// Learns the vocabulary and IDF of `texts`, and returns each text's features by id.
+    /// Texts are taken one at a time and kept only as ids: a large knowledge base's
+    /// feature strings (mostly character n-grams) never all sit in memory at once.
+    fn fit(texts: impl Iterator<Item = RawFeatures>) -> (Self, Vec<Counts>) {
         let mut ids: HashMap<String, u32> = HashMap::new();
         let mut df: Vec<(u32, bool)> = Vec::new();
-        let mut n = 0.0f32;
+        let mut counted = Vec::new();
         for features in texts {
-            n += 1.0;
-            for (f, _) in features {
-                let id = match ids.get(f) {
+            let mut counts = Vec::with_capacity(features.len());
+            for (f, count) in features {
+                let id = match ids.get(&f) {
                     Some(&id) => id,
                     None => {
                         let id = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                        ids.insert(f.clone(), id);
                         df.push((0, f.starts_with('w')));
+                        ids.insert(f, id);
                         id
                     }
                 };
                 df[id as usize].0 += 1;
+                counts.push((id, count));
             }
+            counted.push(counts);
         }
+        let n = counted.len() as f32;
         let idf = df.into_iter().map(|(d, word)| (((1.0 + n) / (1.0 + d as f32)).ln() + 1.0, word)).collect();
-        Self { ids, idf }
+        (Self { ids, idf }, counted)
     }
 
-    /// TF-IDF vector of already extracted features; unknown features are ignored.
+    /// TF-IDF vector of extracted features; unknown features are ignored.
     fn vector(&self, features: &RawFeatures) -> Sparse {
+        let known: Counts = features.iter().filter_map(|(f, count)| Some((*self.ids.get(f)?, *count))).collect();
+        self.vector_of(&known)
+    }
+
+    /// TF-IDF vector of features by id.
+    fn vector_of(&self, features: &[(u32, u32)]) -> Sparse {
         let mut words: Sparse = Vec::new();
         let mut chars: Sparse = Vec::new();
-        for (f, count) in features {
-            if let Some(&id) = self.ids.get(f) {
-                let (idf, word) = self.idf[id as usize];
-                let value = (1.0 + (*count as f32).ln()) * idf;
-                if word { words.push((id, value)) } else { chars.push((id, value)) }
-            }
+        for &(id, count) in features {
+            let (idf, word) = self.idf[id as usize];
+            let value = (1.0 + (count as f32).ln()) * idf;
+            if word { words.push((id, value)) } else { chars.push((id, value)) }
         }
         normalize(&mut words);
         normalize(&mut chars);
@@ -239,19 +251,20 @@ impl PhraseModel {
     /// [`PhraseModel::train`] with the budgets as parameters (tests).
     fn train_with(classes: &[Vec<&str>], analyzer: &mut TextAnalyzer, budget: Budget) -> Option<Self> {
         let mut raw = raw_analyzer();
-        let mut labelled: Vec<(u32, RawFeatures)> = Vec::new();
+        let mut labels: Vec<u32> = Vec::new();
         for (class, phrasings) in classes.iter().enumerate() {
             let class = u32::try_from(class).ok()?;
-            for p in phrasings {
-                labelled.push((class, raw_features(p, analyzer, &mut raw)));
-            }
+            labels.extend(std::iter::repeat_n(class, phrasings.len()));
         }
-        let featurizer = Featurizer::fit(labelled.iter().map(|(_, f)| f));
-        let examples: Vec<(u32, Sparse)> = labelled
-            .iter()
-            .map(|(class, features)| (*class, featurizer.vector(features)))
+        let texts = classes.iter().flatten().map(|p| raw_features(p, analyzer, &mut raw));
+        let (featurizer, counted) = Featurizer::fit(texts);
+        let examples: Vec<(u32, Sparse)> = labels
+            .into_iter()
+            .zip(&counted)
+            .map(|(class, features)| (class, featurizer.vector_of(features)))
             .filter(|(_, v)| !v.is_empty())
             .collect();
+        drop(counted);
         let k = classes.len();
         let mut seen_classes: Vec<u32> = examples.iter().map(|(c, _)| *c).collect();
         seen_classes.sort_unstable();
