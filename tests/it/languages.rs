@@ -56,3 +56,30 @@ async fn nothing_in_the_visitors_language_falls_back_to_english_and_says_so() {
     assert!(text.len() > "Yes, the Gnomeworks 3000 is back in stock.".len() + 20, "a note in Polish first: {text}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_keeps_its_language_across_a_restart() {
+    let server = TestServer::start().await;
+    let data_dir = server.data_dir.clone();
+    let mut visitor = server.client().await;
+    let welcome = visitor.start_conversation_in("en-GB").await;
+    assert_eq!(welcome["lang"], "en");
+    let token = welcome["token"].as_str().expect("token").to_owned();
+    let (_, reply) = visitor.ask("Сколько дней у меня есть, чтобы вернуть товар?").await;
+    assert_eq!(reply["source"]["lang"], "ru", "{reply}");
+    let last_seq = reply["seq"].as_i64();
+    visitor.close().await;
+    let _temp = server.stop().await;
+
+    // Same data directory, a new process: the browser still says en-GB, the stored
+    // conversation says Russian, and the stored language wins.
+    let server = TestServer::start_with(test_config(&data_dir)).await;
+    let mut visitor = server.client().await;
+    let welcome = visitor.hello_in(Some(&token), last_seq, "en-GB").await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(welcome["lang"], "ru", "the language was stored with the conversation: {welcome}");
+    let (_, reply) = visitor.ask("ok").await;
+    let text = reply["text"].as_str().expect("text");
+    assert!(text.chars().any(|c| matches!(c, 'а'..='я' | 'А'..='Я')), "a short reply keeps Russian: {text}");
+    server.stop().await;
+}
