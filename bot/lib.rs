@@ -9,7 +9,8 @@
 //! - [`conversations`]: one actor task per live conversation, running the engine.
 //! - [`store`]: durable conversations and messages (SQLite through sqlx).
 //! - [`orders`]: order lookups (the shop's API or our own table), order events, CSV import.
-//! - [`server`]: axum routes, the visitor socket, static widget files.
+//! - [`retention`]: deleting conversations past the retention period.
+//! - [`server`]: the connection edge (limits), axum routes, the visitor socket, static files.
 //! - [`config`], [`ids`], [`token`]: configuration, typed ids, visitor tokens.
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod lang;
 pub mod notices;
 pub mod orders;
 pub mod protocol;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod token;

@@ -105,9 +105,31 @@ enum KbCommand {
     },
 }
 
+/// Log filter when `SUPPORTBOT_LOG` is not set.
+const DEFAULT_LOG: &str = "info,tantivy=warn,sqlx=warn,tower_http=warn";
+/// Libraries that log whole WebSocket frames (visitor tokens included) at debug/trace
+/// level: kept at info unless the filter names them explicitly.
+const FRAME_LOGGERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
+
+fn log_filter(spec: Option<&str>) -> EnvFilter {
+    let spec = spec.unwrap_or(DEFAULT_LOG);
+    let mut filter = EnvFilter::try_new(spec).unwrap_or_else(|e| {
+        eprintln!("SUPPORTBOT_LOG is not a valid filter ({e}); using {DEFAULT_LOG:?}");
+        EnvFilter::new(DEFAULT_LOG)
+    });
+    for target in FRAME_LOGGERS {
+        let named = spec.split(',').any(|d| d.trim().split(['=', '[']).next() == Some(target));
+        if !named {
+            if let Ok(directive) = format!("{target}=info").parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    filter
+}
+
 fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("SUPPORTBOT_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn,sqlx=warn,tower_http=warn"));
+    let filter = log_filter(std::env::var("SUPPORTBOT_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -221,5 +243,19 @@ async fn wait_for_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn frame_logging_stays_off_unless_asked_for() {
+        assert!(log_filter(Some("trace")).to_string().contains("tungstenite=info"));
+        let asked = log_filter(Some("trace,tungstenite=trace")).to_string();
+        let directives: Vec<&str> = asked.split(',').collect();
+        assert!(directives.contains(&"tungstenite=trace") && !directives.contains(&"tungstenite=info"), "{asked}");
+        assert!(log_filter(None).to_string().contains("tokio_tungstenite=info"));
     }
 }

@@ -40,6 +40,12 @@ pub enum ErrorCode {
     UnknownChoice,
     /// Too many frames in a short time.
     RateLimited,
+    /// No `hello` arrived in time after connecting; the socket closes (code 4408).
+    HelloTimeout,
+    /// Too many new conversations from this address; the socket closes (code 1013).
+    TooManyConversations,
+    /// A text frame that is not valid UTF-8; the socket closes (code 1007).
+    InvalidUtf8,
     /// The server failed to store or process; the client may retry with the same `client_id`.
     Internal,
 }
@@ -63,6 +69,9 @@ impl ErrorCode {
             Self::InvalidIdentity => "invalid_identity",
             Self::UnknownChoice => "unknown_choice",
             Self::RateLimited => "rate_limited",
+            Self::HelloTimeout => "hello_timeout",
+            Self::TooManyConversations => "too_many_conversations",
+            Self::InvalidUtf8 => "invalid_utf8",
             Self::Internal => "internal",
         }
     }
@@ -201,8 +210,11 @@ impl ClientFrame {
                         format!("Message text is {} bytes; the limit is {}.", m.text.len(), limits.max_text_bytes),
                     ));
                 }
-                if m.text.trim().is_empty() {
-                    return Err(ProtocolError::new(ErrorCode::EmptyText, "Message text is empty."));
+                if !has_visible_text(&m.text) {
+                    return Err(ProtocolError::new(
+                        ErrorCode::EmptyText,
+                        "Message text is empty (only spaces or invisible characters).",
+                    ));
                 }
             }
             Self::Choice(c) => {
@@ -220,6 +232,21 @@ impl ClientFrame {
         }
         Ok(self)
     }
+}
+
+/// True when the text has something a person can see: not only whitespace, control or
+/// invisible formatting characters (zero-width spaces and joiners, direction marks,
+/// byte-order marks, variation selectors).
+#[must_use]
+pub fn has_visible_text(text: &str) -> bool {
+    text.chars().any(|c| !(c.is_whitespace() || c.is_control() || is_invisible_format(c)))
+}
+
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
 }
 
 fn validate_client_id(client_id: &str) -> Result<(), ProtocolError> {
@@ -439,9 +466,21 @@ mod tests {
         assert_eq!(code(r#"{"type":"message","text":"x"}"#), ErrorCode::InvalidMessage);
         assert_eq!(code(r#"{"type":"message","client_id":"a","text":5}"#), ErrorCode::InvalidMessage);
         assert_eq!(code(r#"{"type":"message","client_id":"a","text":"   "}"#), ErrorCode::EmptyText);
+        assert_eq!(
+            code(r#"{"type":"message","client_id":"a","text":"\u200b\u200d\ufeff \u2060"}"#),
+            ErrorCode::EmptyText
+        );
         let long = format!(r#"{{"type":"message","client_id":"a","text":"{}"}}"#, "x".repeat(65));
         assert_eq!(code(&long), ErrorCode::TextTooLong);
         assert_eq!(code(&" ".repeat(2000)), ErrorCode::FrameTooLarge);
+    }
+
+    #[test]
+    fn visible_text() {
+        assert!(has_visible_text("hi\u{200b}"));
+        assert!(has_visible_text("👍"), "emoji are text");
+        assert!(has_visible_text("你好"));
+        assert!(!has_visible_text("\u{200b}\u{200c}\u{200d}\u{2063}\u{fe0f}\u{feff}\t"));
     }
 
     #[test]

@@ -82,8 +82,17 @@ async fn main() {
 
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (mut ws, _) = connect_async(format!("ws://{addr}/ws")).await.expect("connect");
+    for i in 0..count {
+        // Visitors from many loopback addresses, as from many homes: one address may hold
+        // only `limits.connections_per_address` sockets.
+        let local = std::net::SocketAddr::from(([127, 0, 1 + (i / 200) as u8, 2 + (i % 200) as u8], 0));
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(local).expect("bind");
+        let stream = socket.connect(addr.parse().expect("addr")).await.expect("connect");
+        let url = format!("ws://{addr}/ws");
+        let (mut ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("upgrade");
         ws.send(Message::text(r#"{"type":"hello","locale":"en-GB"}"#)).await.expect("hello");
         let _welcome = ws.next().await;
         let _greeting = ws.next().await;

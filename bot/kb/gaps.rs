@@ -3,10 +3,10 @@
 //! Questions are compared by their analyzed terms (stemmed, stop words removed, the same
 //! analysis search uses), so "where's my refund" and "refund not received yet" land in one
 //! group. Grouping is greedy single-pass: a question joins the first group whose terms it
-//! overlaps enough, else starts a new one. That is simple, deterministic and fast for the
-//! few thousand questions an editor reviews.
+//! overlaps enough, else starts a new one. That is simple and deterministic, and with an
+//! inverted index from terms to groups it stays fast for tens of thousands of questions.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -52,7 +52,6 @@ pub struct GroupNearMiss {
 }
 
 struct Building {
-    group: String,
     terms: HashSet<String>,
     members: Vec<usize>,
 }
@@ -67,20 +66,33 @@ fn dice(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
 
 /// Groups gaps (newest first, as the store returns them) by similarity; biggest first.
 /// `terms` analyzes a question in its language.
+///
+/// Each question is compared only with the groups that share a term with it (an inverted
+/// index from term to group), so the cost grows with the number of questions, not with
+/// questions times groups.
 pub fn group(gaps: &[Gap], mut terms: impl FnMut(&str, &str) -> Vec<String>) -> Vec<GapGroup> {
     let mut building: Vec<Building> = Vec::new();
+    // (language group, term) -> groups that had the term when it was added. Entries go
+    // stale as a group's terms shrink; candidates are re-scored, so that is harmless.
+    let mut by_term: HashMap<(String, String), Vec<usize>> = HashMap::new();
     for (i, gap) in gaps.iter().enumerate() {
         let lang_group = search_group(&gap.lang).to_owned();
         let words: HashSet<String> = terms(&gap.question, &gap.lang).into_iter().collect();
-        let home = building
-            .iter_mut()
-            .filter(|b| b.group == lang_group)
-            .map(|b| (dice(&b.terms, &words), b))
+        // A question of only function words is keyed by the empty term.
+        let keys: Vec<String> = if words.is_empty() { vec![String::new()] } else { words.iter().cloned().collect() };
+        let mut candidates: Vec<usize> =
+            keys.iter().filter_map(|k| by_term.get(&(lang_group.clone(), k.clone()))).flatten().copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let home = candidates
+            .into_iter()
+            .map(|g| (dice(&building[g].terms, &words), g))
             .filter(|(score, _)| *score >= SAME_TOPIC)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, b)| b);
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, g)| g);
         match home {
-            Some(b) => {
+            Some(g) => {
+                let b = &mut building[g];
                 // Keep the terms most members share: the intersection, unless that empties it.
                 let shared: HashSet<String> = b.terms.intersection(&words).cloned().collect();
                 if !shared.is_empty() {
@@ -88,7 +100,12 @@ pub fn group(gaps: &[Gap], mut terms: impl FnMut(&str, &str) -> Vec<String>) -> 
                 }
                 b.members.push(i);
             }
-            None => building.push(Building { group: lang_group, terms: words, members: vec![i] }),
+            None => {
+                for k in keys {
+                    by_term.entry((lang_group.clone(), k)).or_default().push(building.len());
+                }
+                building.push(Building { terms: words, members: vec![i] });
+            }
         }
     }
     let mut groups: Vec<GapGroup> = building.into_iter().map(|b| finish(gaps, b)).collect();

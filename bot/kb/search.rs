@@ -293,10 +293,15 @@ impl KnowledgeBase {
     /// used to group similar questions.
     #[must_use]
     pub fn terms(&self, text: &str, lang: &str) -> Vec<String> {
+        analysis::terms(&mut self.analyzer(lang), text)
+    }
+
+    /// The analyzer `lang` is searched with. Building one can be costly (Chinese carries
+    /// a dictionary), so callers analysing many texts keep it.
+    #[must_use]
+    pub fn analyzer(&self, lang: &str) -> tantivy::tokenizer::TextAnalyzer {
         let kind = AnalyzerKind::for_lang(analysis::search_group(lang));
-        let mut analyzer =
-            self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build(self.options));
-        analysis::terms(&mut analyzer, text)
+        self.index.tokenizers().get(&kind.tokenizer_name()).unwrap_or_else(|| kind.build(self.options))
     }
 
     /// The question without the words `lang`'s analyzer drops (function words, chat

@@ -5,19 +5,22 @@
 //! [`crate::kb::editor`] one at a time, then the knowledge base is reloaded before the
 //! response, so the answer to the next question already reflects the change.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::api::{ApiError, parse_json, require};
-use crate::auth::Role;
+use super::api::{ApiError, ApiQuery, Caller, Editor, JsonBody};
 use crate::kb::editor::{self, ArticleInput, EditError, FaqInput, Written};
 use crate::kb::{ContentError, KbContent};
+
+/// Largest article body accepted: articles are a few hundred words, so this is generous.
+const ARTICLE_BODY_BYTES: usize = 256 * 1024;
+/// Largest FAQ entry body accepted.
+const FAQ_BODY_BYTES: usize = 64 * 1024;
 
 /// The editor routes.
 pub fn routes() -> Router<AppState> {
@@ -58,8 +61,7 @@ fn load_files(state: &AppState) -> Result<KbContent, ApiError> {
         .map_err(|e| ApiError::internal("cannot read the knowledge-base directory", &e))
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require(&state.config.tokens, &headers, Role::Editor)?;
+async fn status(_caller: Caller<Editor>, State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = state.kb_service.status();
     let served = state.kb.load_full();
     Ok(Json(json!({
@@ -89,11 +91,10 @@ fn faq_json(f: &crate::kb::FaqEntry, state: &AppState) -> serde_json::Value {
 }
 
 async fn list_articles(
+    _caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(filter): Query<LangFilter>,
+    ApiQuery(filter): ApiQuery<LangFilter>,
 ) -> Result<Response, ApiError> {
-    require(&state.config.tokens, &headers, Role::Editor)?;
     let content = load_files(&state)?;
     let list: Vec<_> = content
         .articles
@@ -105,11 +106,10 @@ async fn list_articles(
 }
 
 async fn get_article(
+    _caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((lang, slug)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    require(&state.config.tokens, &headers, Role::Editor)?;
     let content = load_files(&state)?;
     let article = content
         .articles
@@ -120,11 +120,10 @@ async fn get_article(
 }
 
 async fn list_faq(
+    _caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(filter): Query<LangFilter>,
+    ApiQuery(filter): ApiQuery<LangFilter>,
 ) -> Result<Response, ApiError> {
-    require(&state.config.tokens, &headers, Role::Editor)?;
     let content = load_files(&state)?;
     let list: Vec<_> = content
         .faqs
@@ -136,11 +135,10 @@ async fn list_faq(
 }
 
 async fn get_faq(
+    _caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((lang, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    require(&state.config.tokens, &headers, Role::Editor)?;
     let content = load_files(&state)?;
     let entry = content
         .faqs
@@ -218,9 +216,12 @@ struct NewFaq {
     topic: Option<String>,
 }
 
-async fn create_article(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Editor)?;
-    let new: NewArticle = parse_json(&headers, &body)?;
+async fn create_article(
+    caller: Caller<Editor>,
+    State(state): State<AppState>,
+    JsonBody(new): JsonBody<NewArticle, ARTICLE_BODY_BYTES>,
+) -> Result<Response, ApiError> {
+    let who = caller.name;
     edit(&state, &who, move |dir, content| {
         if content.articles.iter().any(|a| a.lang == new.lang && a.slug == new.slug) {
             return Err(EditError::Conflict(format!(
@@ -235,28 +236,30 @@ async fn create_article(State(state): State<AppState>, headers: HeaderMap, body:
 }
 
 async fn put_article(
+    caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((lang, slug)): Path<(String, String)>,
-    body: Bytes,
+    JsonBody(input): JsonBody<ArticleInput, ARTICLE_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Editor)?;
-    let input: ArticleInput = parse_json(&headers, &body)?;
+    let who = caller.name;
     edit(&state, &who, move |dir, content| editor::put_article(dir, content, &lang, &slug, &input)).await
 }
 
 async fn delete_article(
+    caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((lang, slug)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Editor)?;
+    let who = caller.name;
     edit(&state, &who, move |dir, content| editor::delete_article(dir, content, &lang, &slug)).await
 }
 
-async fn create_faq(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Editor)?;
-    let new: NewFaq = parse_json(&headers, &body)?;
+async fn create_faq(
+    caller: Caller<Editor>,
+    State(state): State<AppState>,
+    JsonBody(new): JsonBody<NewFaq, FAQ_BODY_BYTES>,
+) -> Result<Response, ApiError> {
+    let who = caller.name;
     edit(&state, &who, move |dir, content| {
         if content.faqs.iter().any(|f| f.lang == new.lang && f.id == new.id) {
             return Err(EditError::Conflict(format!(
@@ -271,21 +274,20 @@ async fn create_faq(State(state): State<AppState>, headers: HeaderMap, body: Byt
 }
 
 async fn put_faq(
+    caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((lang, id)): Path<(String, String)>,
-    body: Bytes,
+    JsonBody(input): JsonBody<FaqInput, FAQ_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Editor)?;
-    let input: FaqInput = parse_json(&headers, &body)?;
+    let who = caller.name;
     edit(&state, &who, move |dir, content| editor::put_faq(dir, content, &lang, &id, &input)).await
 }
 
 async fn delete_faq(
+    caller: Caller<Editor>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((lang, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Editor)?;
+    let who = caller.name;
     edit(&state, &who, move |dir, content| editor::delete_faq(dir, content, &lang, &id)).await
 }

@@ -4,22 +4,29 @@
 //! actor; pages render what the knowledge base holds.
 
 mod api;
+pub mod client_addr;
+pub mod edge;
 mod gaps_api;
 mod kb_api;
 mod orders_api;
 mod pages;
+mod privacy_api;
 mod visitor_ws;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use axum::Router;
+use axum::http::{HeaderValue, header};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::info;
 
 use crate::config::{Config, OrderSourceConfig};
 use crate::conversations::Hub;
@@ -51,6 +58,8 @@ pub struct AppState {
     pub kb_edits: Arc<tokio::sync::Mutex<()>>,
     /// Order lookups and order events.
     pub orders: Orders,
+    /// New conversations per client address.
+    pub conversation_limiter: Arc<governor::DefaultKeyedRateLimiter<crate::ids::AddressKey>>,
 }
 
 /// Why the server could not start.
@@ -83,18 +92,34 @@ pub enum StartError {
     },
 }
 
-/// All routes.
+/// All routes. Pages and widget files are compressed and carry security headers; every
+/// route answers within the request deadline; unknown API paths get JSON errors.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(pages::demo_page))
-        .route("/healthz", get(pages::healthz))
-        .route("/ws", get(visitor_ws::upgrade))
         .route("/widget.js", get(pages::widget_script))
         .route("/widget/{*file}", get(pages::widget_file))
         .route("/kb/{lang}/", get(pages::kb_index))
         .route("/kb/{lang}/{slug}", get(pages::kb_article))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .route("/healthz", get(pages::healthz))
+        .route("/ws", get(visitor_ws::upgrade))
+        .merge(pages)
         .merge(kb_api::routes())
         .merge(orders_api::routes())
+        .merge(privacy_api::routes())
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), api::request_deadline))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
         .with_state(state)
 }
 
@@ -131,12 +156,23 @@ pub struct RunningServer {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+/// New conversations per address: `per_hour`, in bursts of a third of that.
+fn conversation_limiter(per_hour: u32) -> governor::DefaultKeyedRateLimiter<crate::ids::AddressKey> {
+    let per_hour = NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(per_hour.get() / 3).unwrap_or(NonZeroU32::MIN);
+    let quota = governor::Quota::with_period(Duration::from_secs(3600) / per_hour.get())
+        .unwrap_or_else(|| governor::Quota::per_hour(per_hour))
+        .allow_burst(burst);
+    governor::RateLimiter::keyed(quota)
+}
+
 /// Opens the store, binds the listener, starts loading the knowledge base in the
 /// background, and serves until `shutdown` fires.
 ///
 /// # Errors
 /// When the data dir, database, flows or listen address are unusable.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let open_files = edge::raise_open_file_limit();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let script = BotScript::load(&config.flows_dir).map_err(StartError::Flows)?;
@@ -153,7 +189,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store: Arc<dyn Store> = Arc::new(store);
     let lookup: Arc<dyn crate::conversations::OrderLookup> =
         Arc::new(crate::orders::lookup::ProofCheckedLookup::new(Arc::clone(&orders.source)));
-    let hub = Hub::new(Arc::clone(&store), Arc::clone(&kb), Arc::new(script), config.answers, Some(lookup));
+    let hub = Hub::new(
+        Arc::clone(&store),
+        Arc::clone(&kb),
+        Arc::new(script),
+        config.answers,
+        Some(lookup),
+        config.edge.pending_conversations,
+    );
     let notices_wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = crate::notices::Dispatcher {
         events: orders.embedded.clone(),
@@ -165,6 +208,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         daily: config.daily_updates,
     };
     tokio::spawn(dispatcher.run(shutdown.clone()));
+    let retention =
+        crate::retention::Retention { store: Arc::clone(&store), hub: hub.clone(), policy: config.retention };
+    tokio::spawn(retention.run(shutdown.clone()));
+    let conversation_limiter = Arc::new(conversation_limiter(config.edge.conversations_per_hour_per_address));
     let state = AppState {
         notices_wake,
         hub,
@@ -175,25 +222,23 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store,
         kb_edits: Arc::new(tokio::sync::Mutex::new(())),
         orders,
+        conversation_limiter,
     };
+    let edge_limits = state.config.edge.clone();
+    let admission = edge::admission::Admission::new(edge::admission_limits(&edge_limits, open_files));
+    let caps = admission.limits().clone();
     let router = app(state);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        // Chat frames are small and latency-bound: no Nagle delay.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            error!(error = %e, "server error");
-        }
+        edge::serve(listener, router, admission, edge_limits, stop).await;
         store_for_close.close().await;
         drop(watcher);
     });
-    info!(%addr, "supportbot listening on http://{addr}/");
+    info!(
+        %addr,
+        max_connections = caps.total,
+        per_address = caps.per_address,
+        "supportbot listening on http://{addr}/"
+    );
     Ok(RunningServer { addr, shutdown, task })
 }

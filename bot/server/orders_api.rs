@@ -4,9 +4,8 @@
 //! With the shop's API as the order source, orders are read from there and cannot be
 //! written here (409), but events are still recorded: they are ours, for telling visitors.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,10 +13,14 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::AppState;
-use super::api::{ApiError, parse_json, require};
-use crate::auth::Role;
+use super::api::{ApiError, Caller, JsonBody, OrderSystem};
 use crate::orders::events::EventInput;
 use crate::orders::{Order, OrderInput, OrderSourceError};
+
+/// Largest order accepted (an order with many items).
+const ORDER_BODY_BYTES: usize = 64 * 1024;
+/// Largest order event accepted.
+const EVENT_BODY_BYTES: usize = 16 * 1024;
 
 /// The order routes.
 pub fn routes() -> Router<AppState> {
@@ -43,21 +46,20 @@ async fn lookup(state: &AppState, id: &str) -> Result<Order, ApiError> {
 }
 
 async fn get_order(
+    _caller: Caller<OrderSystem>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&state.config.tokens, &headers, Role::Orders)?;
     Ok(Json(lookup(&state, &id).await?).into_response())
 }
 
 async fn put_order(
+    caller: Caller<OrderSystem>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(input): JsonBody<OrderInput, ORDER_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Orders)?;
+    let who = caller.name;
     if !state.orders.pushed_here {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -65,7 +67,6 @@ async fn put_order(
             "orders come from the shop's API (orders.source = \"http\"); change them there",
         ));
     }
-    let input: OrderInput = parse_json(&headers, &body)?;
     let order = input.into_order(&id, Utc::now()).map_err(ApiError::invalid)?;
     let created =
         state.orders.embedded.upsert(&order).await.map_err(|e| ApiError::internal("cannot store the order", &e))?;
@@ -75,13 +76,12 @@ async fn put_order(
 }
 
 async fn post_event(
+    caller: Caller<OrderSystem>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(input): JsonBody<EventInput, EVENT_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state.config.tokens, &headers, Role::Orders)?;
-    let input: EventInput = parse_json(&headers, &body)?;
+    let who = caller.name;
     let mut event = input.into_event(&id, Utc::now()).map_err(ApiError::invalid)?;
     let order = lookup(&state, &id).await?;
     event.order_id.clone_from(&order.id);

@@ -1,9 +1,9 @@
 //! One visitor WebSocket: decode frames, forward them to the conversation, relay stored
 //! messages back. A bad frame gets an `error` frame and the connection stays usable.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -15,7 +15,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{Instrument, debug, error, info_span};
 
 use super::AppState;
+use super::client_addr::ClientAddr;
 use crate::conversations::{Attachment, Opened, VisitorInput};
+use crate::ids::AddressKey;
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, ClientFrame, ErrorCode, Hello, Limits, ProtocolError, ServerFrame};
 use crate::store::StoreError;
@@ -27,11 +29,20 @@ const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 const REPLAY_PAGE: u32 = 200;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+/// Our own close code: no `hello` in time (4000–4999 are for applications; 408 as in HTTP).
+const CLOSE_HELLO_TIMEOUT: u16 = 4408;
+/// How often an idle socket is pinged; a peer silent for [`DEAD_AFTER`] is gone (a
+/// half-open TCP connection otherwise lingers for hours).
+const PING_EVERY: Duration = Duration::from_secs(30);
+const DEAD_AFTER: Duration = Duration::from_secs(75);
 
 /// `GET /ws`: checks the origin, then upgrades with tight buffer and size limits.
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -47,7 +58,7 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| session(socket, state).instrument(info_span!("visitor", %peer)))
+        .on_upgrade(move |socket| session(socket, state, client).instrument(info_span!("visitor", %peer)))
 }
 
 fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
@@ -95,14 +106,18 @@ struct Connection {
     /// Highest seq this client has (sent by us, or claimed in its hello).
     sent_max: Seq,
     limiter: RateLimiter,
+    /// The visitor's address (behind trusted proxies, the forwarded one).
+    client: IpAddr,
+    /// When the client last sent anything (pongs included).
+    last_heard: Instant,
 }
 
 /// Why the session loop stops.
 enum Stop {
     ClientGone,
     Shutdown,
-    /// We closed after an oversized frame; unread input is still queued.
-    ClosedTooLarge,
+    /// We closed the socket; unread input may still be queued.
+    ClosedByUs,
 }
 
 /// How long to keep reading after closing for an oversized frame. Dropping a TCP socket
@@ -110,17 +125,37 @@ enum Stop {
 /// frames before the client reads them.
 const LINGER_AFTER_CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
 
-async fn session(socket: WebSocket, state: AppState) {
+async fn session(socket: WebSocket, state: AppState, client: IpAddr) {
     let (tx, mut rx) = socket.split();
     let limiter = RateLimiter::new(state.config.limits.frames_per_10s);
     let shutdown = state.shutdown.clone();
-    let mut conn = Connection { state, tx, attached: None, sent_max: Seq(0), limiter };
+    let hello_deadline = tokio::time::Instant::now() + state.config.edge.hello_timeout;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut conn =
+        Connection { state, tx, attached: None, sent_max: Seq(0), limiter, client, last_heard: Instant::now() };
     let stop = loop {
+        let greeted = conn.attached.is_some();
         tokio::select! {
             () = shutdown.cancelled() => break Stop::Shutdown,
+            () = tokio::time::sleep_until(hello_deadline), if !greeted => {
+                let secs = conn.state.config.edge.hello_timeout.as_secs();
+                let e = ProtocolError::new(ErrorCode::HelloTimeout, format!("No \"hello\" within {secs} s; closing."));
+                let _ = conn.send_error(e).await;
+                let _ = conn.close(CLOSE_HELLO_TIMEOUT, "hello timeout").await;
+                break Stop::ClosedByUs;
+            }
+            _ = ping.tick() => {
+                if conn.last_heard.elapsed() > DEAD_AFTER {
+                    debug!("peer silent too long; dropping the connection");
+                    break Stop::ClientGone;
+                }
+                if conn.tx.send(Message::Ping(axum::body::Bytes::new())).await.is_err() {
+                    break Stop::ClientGone;
+                }
+            }
             frame = rx.next() => match conn.on_frame(frame).await {
                 Ok(()) => {}
-                Err(Gone::TooLarge) => break Stop::ClosedTooLarge,
+                Err(Gone::ClosedByUs) => break Stop::ClosedByUs,
                 Err(Gone::Client) => break Stop::ClientGone,
             },
             live = next_live(conn.attached.as_mut()) => {
@@ -134,8 +169,8 @@ async fn session(socket: WebSocket, state: AppState) {
         Stop::Shutdown => {
             let _ = conn.close(CLOSE_GOING_AWAY, "server shutting down").await;
         }
-        Stop::ClosedTooLarge => {
-            // The stream cannot be read past the oversized frame, so just hold the socket
+        Stop::ClosedByUs => {
+            // The stream may not be readable past a bad frame, so just hold the socket
             // open until the client has had time to read our frames (or closes itself).
             let _ = tokio::time::timeout(LINGER_AFTER_CLOSE, async { while rx.next().await.is_some() {} }).await;
             tokio::time::sleep(LINGER_AFTER_CLOSE / 4).await;
@@ -156,8 +191,8 @@ async fn next_live(attached: Option<&mut Attachment>) -> Result<Arc<ChatMessage>
 enum Gone {
     /// The client has gone or the socket failed.
     Client,
-    /// We closed the socket because of an oversized frame.
-    TooLarge,
+    /// We closed the socket (an oversized or invalid frame, a limit).
+    ClosedByUs,
 }
 
 impl Connection {
@@ -185,16 +220,37 @@ impl Connection {
             None => return Err(Gone::Client),
             Some(Ok(message)) => message,
             Some(Err(e)) => {
-                if is_capacity_error(e) {
-                    let hard = self.limits().max_frame_bytes * 4;
-                    let msg = format!("Frame exceeds the hard limit of {hard} bytes; closing.");
-                    let _ = self.send_error(ProtocolError::new(ErrorCode::FrameTooLarge, msg)).await;
-                    let _ = self.close(CLOSE_TOO_BIG, "frame too large").await;
-                    return Err(Gone::TooLarge);
-                }
-                return Err(Gone::Client);
+                let (code, close, message) = match read_error(e) {
+                    ReadError::TooLarge => {
+                        let hard = self.limits().max_frame_bytes * 4;
+                        let msg = format!("Frame exceeds the hard limit of {hard} bytes; closing.");
+                        (ErrorCode::FrameTooLarge, CLOSE_TOO_BIG, msg)
+                    }
+                    ReadError::InvalidUtf8 => {
+                        let msg = "A text frame was not valid UTF-8; closing.".to_owned();
+                        (ErrorCode::InvalidUtf8, CLOSE_INVALID_PAYLOAD, msg)
+                    }
+                    ReadError::Other => return Err(Gone::Client),
+                };
+                let _ = self.send_error(ProtocolError::new(code, message)).await;
+                let _ = self.close(close, code.as_str()).await;
+                return Err(Gone::ClosedByUs);
             }
         };
+        self.last_heard = Instant::now();
+        let allowed = match message {
+            // The library answers pings itself; a flood of them only spends the budget.
+            Message::Pong(_) => return Ok(()),
+            Message::Close(_) => return Err(Gone::Client),
+            _ => self.limiter.allow(),
+        };
+        if !allowed {
+            if matches!(message, Message::Ping(_)) {
+                return Ok(());
+            }
+            let e = ProtocolError::new(ErrorCode::RateLimited, "Too many messages; slow down and retry.");
+            return self.send_error(e).await;
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -204,13 +260,8 @@ impl Connection {
                 );
                 return self.send_error(e).await;
             }
-            Message::Close(_) => return Err(Gone::Client),
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Close(_) | Message::Ping(_) | Message::Pong(_) => return Ok(()),
         };
-        if !self.limiter.allow() {
-            let e = ProtocolError::new(ErrorCode::RateLimited, "Too many messages; slow down and retry.");
-            return self.send_error(e).await;
-        }
         match ClientFrame::decode(text.as_str(), self.limits()) {
             Ok(frame) => self.on_client_frame(frame).await,
             Err(e) => self.send_error(e).await,
@@ -228,7 +279,7 @@ impl Connection {
             let e = ProtocolError::new(ErrorCode::HelloRequired, "Send \"hello\" before anything else.");
             return self.send_error(e.for_client_id(Some(client_id))).await;
         };
-        let result = attached.send(client_id.clone(), input).await;
+        let result = attached.send(client_id.clone(), input, Some(self.client)).await;
         // Relay what the conversation stored before reporting, so errors come after echoes.
         self.drain_live().await?;
         match result {
@@ -243,19 +294,41 @@ impl Connection {
                 .send_error(ProtocolError::new(ErrorCode::AlreadyGreeted, "This connection already said hello."))
                 .await;
         }
-        let Opened { token, record, resumed, token_rejected } = match self.state.hub.open(&hello).await {
-            Ok(opened) => opened,
-            Err(e) => return self.store_failed(&e).await,
+        let resumed = match hello.token.as_deref() {
+            Some(raw) => match self.state.hub.resume(raw).await {
+                Ok(found) => found,
+                Err(e) => return self.store_failed(&e).await,
+            },
+            None => None,
         };
-        if token_rejected {
-            let e =
-                ProtocolError::new(ErrorCode::InvalidToken, "Unknown or malformed token; starting a new conversation.");
-            self.send_error(e).await?;
-        }
+        let opened = match resumed {
+            Some(opened) => opened,
+            None => {
+                if self.state.conversation_limiter.check_key(&AddressKey::of(self.client)).is_err() {
+                    let e = ProtocolError::new(
+                        ErrorCode::TooManyConversations,
+                        "Too many new conversations from your address; try again later.",
+                    );
+                    let _ = self.send_error(e).await;
+                    let _ = self.close(CLOSE_TRY_AGAIN_LATER, "too many conversations").await;
+                    return Err(Gone::ClosedByUs);
+                }
+                if hello.token.is_some() {
+                    let e = ProtocolError::new(
+                        ErrorCode::InvalidToken,
+                        "Unknown or malformed token; starting a new conversation.",
+                    );
+                    self.send_error(e).await?;
+                }
+                self.state.hub.create(&hello)
+            }
+        };
+        let Opened { token, record, resumed } = opened;
+        let attachment = self.state.hub.attach(record.id);
         if let Some(identity) = hello.identity.as_deref() {
-            self.link_identity(identity, record.id).await?;
+            self.link_identity(identity, &attachment).await?;
         }
-        self.attached = Some(self.state.hub.attach(record.id, !resumed));
+        self.attached = Some(attachment);
         self.sent_max = if resumed { Seq(hello.last_seq.unwrap_or(0)).min(record.last_seq) } else { Seq(0) };
         let (lang, ui) = self.state.hub.ui_for(&record);
         let welcome = ServerFrame::Welcome {
@@ -270,14 +343,29 @@ impl Connection {
         self.replay(record.id).await
     }
 
-    /// Links the orders the shop vouches for to this conversation (for delay notices).
-    async fn link_identity(&mut self, identity: &str, id: ConversationId) -> Result<(), Gone> {
+    /// Records who the shop says this visitor is and links the orders it vouches for to
+    /// the conversation (for delay notices); the conversation is stored from then on.
+    async fn link_identity(&mut self, identity: &str, attachment: &Attachment) -> Result<(), Gone> {
         let Some(secret) = self.state.config.identity_secret.clone() else {
             let e = ProtocolError::new(ErrorCode::InvalidIdentity, "This server does not accept identities; ignored.");
             return self.send_error(e).await;
         };
-        match crate::identity::verify(secret.as_bytes(), identity, chrono::Utc::now().timestamp()) {
+        let id = attachment.id;
+        let now = chrono::Utc::now().timestamp();
+        let max_lifetime = self.state.config.identity_max_lifetime_secs;
+        match crate::identity::verify(secret.as_bytes(), identity, now, max_lifetime) {
             Ok(verified) => {
+                if let Err(e) = attachment.persist().await {
+                    error!(error = %e, "cannot store an identified conversation");
+                    return Ok(());
+                }
+                let user = verified.user.as_deref();
+                let email = verified.email.as_deref();
+                if user.is_some() || email.is_some() {
+                    if let Err(e) = self.state.store.set_visitor(id, user, email).await {
+                        error!(error = %e, "cannot record the identified visitor");
+                    }
+                }
                 for order in &verified.orders {
                     if let Err(e) = self.state.store.link_order(order, id, chrono::Utc::now()).await {
                         error!(error = %e, "cannot link an identified order");
@@ -297,7 +385,7 @@ impl Connection {
     /// Sends every stored message after `sent_max`, in order.
     async fn replay(&mut self, id: ConversationId) -> Result<(), Gone> {
         loop {
-            let page = match self.state.hub.store().messages_after(id, self.sent_max, REPLAY_PAGE).await {
+            let page = match self.state.hub.messages_after(id, self.sent_max, REPLAY_PAGE).await {
                 Ok(page) => page,
                 Err(e) => {
                     error!(error = %e, "replay failed");
@@ -328,11 +416,20 @@ impl Connection {
                 Some(id) => self.replay(id).await,
                 None => Ok(()),
             },
-            // The actor stopped; the next message re-attaches through the hub.
+            // The actor stopped: it retired (re-attach through the hub) or the conversation
+            // was deleted (close, so the widget starts afresh).
             Err(RecvError::Closed) => {
-                let id = self.attached.as_ref().map(|a| a.id);
-                self.attached = id.map(|id| self.state.hub.attach(id, false));
-                Ok(())
+                let Some(id) = self.attached.as_ref().map(|a| a.id) else { return Ok(()) };
+                match self.state.hub.exists(id).await {
+                    Ok(false) => {
+                        let _ = self.close(CLOSE_GOING_AWAY, "conversation ended").await;
+                        Err(Gone::Client)
+                    }
+                    _ => {
+                        self.attached = Some(self.state.hub.attach(id));
+                        Ok(())
+                    }
+                }
             }
         }
     }
@@ -355,7 +452,18 @@ impl Connection {
     }
 }
 
-fn is_capacity_error(e: axum::Error) -> bool {
+/// What went wrong reading a frame, as far as the client should hear about it.
+enum ReadError {
+    TooLarge,
+    InvalidUtf8,
+    Other,
+}
+
+fn read_error(e: axum::Error) -> ReadError {
     let inner = e.into_inner();
-    matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => ReadError::TooLarge,
+        Some(tungstenite::Error::Utf8(_)) => ReadError::InvalidUtf8,
+        _ => ReadError::Other,
+    }
 }

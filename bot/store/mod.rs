@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, MessageExtras, Sender};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, format_at};
 
 /// Storage failures, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,51 @@ pub struct NewConversation {
     pub locale: Option<String>,
     /// Widget page.
     pub page_url: Option<String>,
+    /// Messages shown before the conversation was stored (the greeting); they get seq 1, 2 …
+    pub opening: Vec<NewMessage>,
+    /// Engine state after the opening messages.
+    pub state_json: Option<String>,
+}
+
+/// Whose data a privacy request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisitorSelector {
+    /// One conversation.
+    Conversation(ConversationId),
+    /// The shop's id of a customer, from verified identities.
+    VisitorId(String),
+    /// An e-mail address: conversations where it was proven, of orders placed with it, or
+    /// that mention it.
+    Email(String),
+}
+
+/// Everything stored about one conversation, for a privacy export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConversationExport {
+    /// Conversation id.
+    pub id: ConversationId,
+    /// Started (RFC 3339).
+    pub created_at: String,
+    /// Last activity (RFC 3339).
+    pub updated_at: String,
+    /// Widget locale.
+    pub locale: Option<String>,
+    /// Page it started on.
+    pub page_url: Option<String>,
+    /// Conversation language.
+    pub lang: Option<String>,
+    /// The shop's customer id, if verified.
+    pub visitor_id: Option<String>,
+    /// E-mail address the visitor proved.
+    pub contact_email: Option<String>,
+    /// The transcript.
+    pub messages: Vec<ChatMessage>,
+    /// Questions recorded as unanswered: (seq, text).
+    pub unanswered: Vec<(Seq, String)>,
+    /// Satisfaction ratings: (score, when).
+    pub ratings: Vec<(u8, String)>,
+    /// Orders linked to the conversation.
+    pub orders: Vec<String>,
 }
 
 /// A question that fell back, as recorded.
@@ -120,11 +165,36 @@ pub struct Gap {
     pub near_miss: Option<(String, String, f32)>,
 }
 
+/// Unanswered questions kept per conversation: one visitor cannot flood the editors' list.
+pub const MAX_GAPS_PER_CONVERSATION: i64 = 20;
+
 /// Durable conversation storage; every backend gives the same guarantees.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates a conversation.
+    /// Creates a conversation with its opening messages and state, atomically.
     async fn create_conversation(&self, new: NewConversation) -> Result<ConversationRecord, StoreError>;
+    /// Records who the visitor is (the shop's customer id, an e-mail they proved); `None`
+    /// leaves a value as it was.
+    async fn set_visitor(
+        &self,
+        id: ConversationId,
+        visitor_id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Deletes at most `batch` conversations with no activity since `before` (except those
+    /// in `keep`), with everything attached to them; returns the ones deleted.
+    async fn delete_idle_conversations(
+        &self,
+        before: DateTime<Utc>,
+        keep: &[ConversationId],
+        batch: u32,
+    ) -> Result<Vec<ConversationId>, StoreError>;
+    /// The conversations a privacy request is about.
+    async fn find_conversations(&self, who: &VisitorSelector) -> Result<Vec<ConversationId>, StoreError>;
+    /// Everything stored about a conversation.
+    async fn export_conversation(&self, id: ConversationId) -> Result<Option<ConversationExport>, StoreError>;
+    /// Deletes conversations with everything attached; returns how many existed.
+    async fn delete_conversations(&self, ids: &[ConversationId]) -> Result<u64, StoreError>;
     /// Finds the conversation a token hash belongs to.
     async fn conversation_by_token_hash(&self, token_hash: &str) -> Result<Option<ConversationRecord>, StoreError>;
     /// Loads a conversation by id.
@@ -143,7 +213,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(ChatMessage, bool)>, StoreError>;
     /// Saves the engine state and detected language.
     async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError>;
-    /// Records an unanswered question (once per visitor message).
+    /// Records an unanswered question (once per visitor message and question text, at
+    /// most [`MAX_GAPS_PER_CONVERSATION`] per conversation).
     async fn record_gap(&self, gap: Gap) -> Result<(), StoreError>;
     /// Unanswered questions since `since`, newest first, at most `limit`.
     async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError>;

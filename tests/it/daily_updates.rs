@@ -25,10 +25,11 @@ async fn orders_on_their_way_get_one_update_a_day() {
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let script = Arc::new(BotScript::load(&repo_path("flows")).expect("flows"));
     let kb = Arc::new(arc_swap::ArcSwapOption::empty());
-    let hub = Hub::new(Arc::clone(&store), kb, script, AnswerPolicy::default(), None);
+    let hub = Hub::new(Arc::clone(&store), kb, script, AnswerPolicy::default(), None, 100);
     let hello = Hello { token: None, last_seq: None, locale: Some("en-GB".into()), page_url: None, identity: None };
-    let opened = hub.open(&hello).await.expect("conversation");
+    let opened = hub.create(&hello);
     let id = opened.record.id;
+    hub.attach(id).persist().await.expect("stored");
     let day1 = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).single().expect("date");
     // Linked yesterday: FH-100234 is shipped; FH-100238 is delivered (no update).
     store.link_order("FH-100234", id, day1 - Duration::days(1)).await.expect("link");

@@ -31,6 +31,8 @@ pub struct TestServer {
 pub const EDITOR_TOKEN: &str = "test-editor-token-0123456789";
 /// Secret of a valid token without the editor role.
 pub const ORDERS_TOKEN: &str = "test-orders-token-0123456789";
+/// Secret of the test manager token (privacy requests, retention).
+pub const MANAGER_TOKEN: &str = "test-manager-token-0123456789";
 
 pub fn test_config(data_dir: &Path) -> Config {
     use supportbot::auth::{ApiToken, Role, hash_token};
@@ -42,6 +44,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         tokens: vec![
             ApiToken { name: "editors".into(), sha256: hash_token(EDITOR_TOKEN), roles: vec![Role::Editor] },
             ApiToken { name: "shop".into(), sha256: hash_token(ORDERS_TOKEN), roles: vec![Role::Orders] },
+            ApiToken { name: "managers".into(), sha256: hash_token(MANAGER_TOKEN), roles: vec![Role::Manager] },
         ],
         ..Config::default()
     }
@@ -125,6 +128,20 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> Self {
         let (ws, _) = connect_async(format!("ws://{addr}/ws")).await.expect("websocket connects");
         Self { ws, next_client_id: 0 }
+    }
+
+    /// Connects from another loopback address (127.0.0.2 …), as a different visitor.
+    pub async fn connect_from(addr: SocketAddr, local: &str) -> Result<Self, String> {
+        let stream = tcp_from(addr, local).await.map_err(|e| e.to_string())?;
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self { ws, next_client_id: 0 })
+    }
+
+    /// Sends a raw WebSocket frame (e.g. a text frame that is not UTF-8).
+    pub async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send frame");
     }
 
     pub async fn send_json(&mut self, value: Value) {
@@ -275,6 +292,26 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// A TCP connection to `addr` from the loopback address `local`.
+pub async fn tcp_from(addr: SocketAddr, local: &str) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(local.parse().map_err(std::io::Error::other)?, 0))?;
+    socket.connect(addr).await
+}
+
+/// The server's database, for asserting what is (and is not) stored.
+pub async fn database(data_dir: &Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("supportbot.db"))
+        .busy_timeout(Duration::from_secs(5));
+    sqlx::SqlitePool::connect_with(options).await.expect("open the database")
+}
+
+/// Rows in a table.
+pub async fn count_rows(db: &sqlx::SqlitePool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(db).await.expect("count")
 }
 
 fn rand_suffix() -> u32 {

@@ -1,9 +1,12 @@
 //! Integration tests: each starts the real server on a loopback port with a temp data dir
 //! and talks to it the way the widget does, over real WebSockets and HTTP.
 
+mod abuse;
 mod bad_input;
+mod body_flood;
 mod chat;
 mod daily_updates;
+mod edge;
 mod flows_check;
 mod harness;
 mod kb_api;
@@ -12,6 +15,7 @@ mod kb_reload;
 mod languages;
 mod notices;
 mod orders;
+mod privacy;
 mod resume;
 mod retrieval;
 mod tracking;

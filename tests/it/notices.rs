@@ -165,14 +165,18 @@ async fn a_customer_the_shop_identified_hears_without_tracking_first() {
 
     // A forged identity (wrong key) is refused with a clear error and links nothing.
     let mut forger = server.client().await;
-    let forged = sign(b"not-the-shops-secret-0123456789abcdef", &Identity { orders: vec!["FH-100245".into()], exp });
+    let forged = sign(
+        b"not-the-shops-secret-0123456789abcdef",
+        &Identity { orders: vec!["FH-100245".into()], exp, user: None, email: None },
+    );
     forger.send_json(json!({"type": "hello", "locale": "en-GB", "identity": forged})).await;
     let error = forger.recv().await;
     assert_eq!(error["code"], "invalid_identity", "{error}");
     assert_eq!(forger.recv().await["type"], "welcome", "the chat still opens");
 
     let mut customer = server.client().await;
-    let identity = sign(SHOP_SECRET.as_bytes(), &Identity { orders: vec!["FH-100245".into()], exp });
+    let identity =
+        sign(SHOP_SECRET.as_bytes(), &Identity { orders: vec!["FH-100245".into()], exp, user: None, email: None });
     customer.send_json(json!({"type": "hello", "locale": "en-GB", "identity": identity})).await;
     assert_eq!(customer.recv().await["type"], "welcome");
     let greeting = customer.recv().await;

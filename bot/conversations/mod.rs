@@ -4,11 +4,17 @@
 //! steps the engine, carries out the effects (store, then publish; search) and saves the
 //! engine state. Sockets subscribe to its broadcast of stored messages. Actors start on
 //! demand and retire when nobody has been subscribed for a while.
+//!
+//! A new conversation is [`pending`] (in memory only) until the visitor first writes or
+//! the shop identifies them; then the actor stores it together with its greeting.
+
+pub mod pending;
 
 use std::collections::BTreeMap;
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -22,10 +28,13 @@ use crate::kb::SharedKb;
 use crate::protocol::{ChatMessage, ErrorCode, Hello, MessageExtras, ProtocolError, Sender};
 use crate::store::{ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError};
 use crate::token::VisitorToken;
+use pending::{PendingConversation, PendingTable};
 
 const MAILBOX: usize = 32;
 const LIVE_BUFFER: usize = 64;
 const IDLE_RETIRE: Duration = Duration::from_secs(120);
+/// A conversation nobody wrote in needs its actor only while a socket is attached.
+const PENDING_IDLE_RETIRE: Duration = Duration::from_secs(15);
 const SEARCH_LIMIT: usize = 8;
 
 /// What a visitor sent, already decoded and validated by the socket.
@@ -41,15 +50,17 @@ enum Command {
     Visitor {
         client_id: String,
         input: VisitorInput,
+        /// Where it came from, for per-address limits on order lookups.
+        client: Option<IpAddr>,
         done: oneshot::Sender<Result<(), ProtocolError>>,
     },
+    /// Store a pending conversation now (the shop identified the visitor).
+    Persist { done: oneshot::Sender<Result<(), StoreError>> },
+    /// The conversation was deleted: stop, so attached sockets see the end.
+    Forget,
     /// Start a flow the visitor did not ask for (a proactive notice); `done` says whether
     /// its messages were stored.
-    Notice {
-        flow: String,
-        order: BTreeMap<String, String>,
-        done: oneshot::Sender<bool>,
-    },
+    Notice { flow: String, order: BTreeMap<String, String>, done: oneshot::Sender<bool> },
 }
 
 #[derive(Clone)]
@@ -72,11 +83,27 @@ impl Attachment {
     ///
     /// # Errors
     /// `unknown_choice` for a choice never offered, `internal` when the conversation failed.
-    pub async fn send(&self, client_id: String, input: VisitorInput) -> Result<(), ProtocolError> {
+    pub async fn send(
+        &self,
+        client_id: String,
+        input: VisitorInput,
+        client: Option<IpAddr>,
+    ) -> Result<(), ProtocolError> {
         let (done, result) = oneshot::channel();
         let internal = || ProtocolError::new(ErrorCode::Internal, "The conversation is unavailable; please retry.");
-        self.mailbox.send(Command::Visitor { client_id, input, done }).await.map_err(|_| internal())?;
+        self.mailbox.send(Command::Visitor { client_id, input, client, done }).await.map_err(|_| internal())?;
         result.await.map_err(|_| internal())?
+    }
+
+    /// Makes sure the conversation is stored (it may still be pending).
+    ///
+    /// # Errors
+    /// When the store fails or the conversation is gone.
+    pub async fn persist(&self) -> Result<(), StoreError> {
+        let (done, result) = oneshot::channel();
+        let gone = || StoreError::NotFound(self.id);
+        self.mailbox.send(Command::Persist { done }).await.map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
     }
 }
 
@@ -84,8 +111,9 @@ impl Attachment {
 /// address or postcode on the order). Implemented over the configured order source.
 #[async_trait::async_trait]
 pub trait OrderLookup: Send + Sync {
-    /// Never tells an unknown order from a wrong proof.
-    async fn lookup(&self, order_id: &str, proof: &str) -> LookupOutcome;
+    /// Never tells an unknown order from a wrong proof. `client` is the visitor's address,
+    /// for limits on wrong proofs per address.
+    async fn lookup(&self, order_id: &str, proof: &str, client: Option<IpAddr>) -> LookupOutcome;
 }
 
 struct Shared {
@@ -95,6 +123,7 @@ struct Shared {
     policy: AnswerPolicy,
     orders: Option<Arc<dyn OrderLookup>>,
     actors: Mutex<HashMap<ConversationId, ActorHandle>>,
+    pending: Mutex<PendingTable>,
 }
 
 /// The result of [`Hub::open`].
@@ -105,8 +134,6 @@ pub struct Opened {
     pub record: ConversationRecord,
     /// True when the hello's token was accepted.
     pub resumed: bool,
-    /// True when the hello carried a token that was malformed or unknown.
-    pub token_rejected: bool,
 }
 
 fn truncate(s: &str, max_bytes: usize) -> String {
@@ -124,7 +151,8 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub over a store, a knowledge base and the bot's script.
+    /// A hub over a store, a knowledge base and the bot's script; at most
+    /// `pending_capacity` conversations nobody wrote in are held in memory.
     #[must_use]
     pub fn new(
         store: Arc<dyn Store>,
@@ -132,8 +160,22 @@ impl Hub {
         script: Arc<BotScript>,
         policy: AnswerPolicy,
         orders: Option<Arc<dyn OrderLookup>>,
+        pending_capacity: usize,
     ) -> Self {
-        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, actors: Mutex::new(HashMap::new()) }) }
+        let pending = Mutex::new(PendingTable::new(pending_capacity));
+        Self {
+            shared: Arc::new(Shared { store, kb, script, policy, orders, actors: Mutex::new(HashMap::new()), pending }),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingTable> {
+        self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Conversations held in memory because nobody has written in them yet.
+    #[must_use]
+    pub fn pending_conversations(&self) -> usize {
+        self.pending().len()
     }
 
     /// The store, for reading transcripts.
@@ -142,29 +184,67 @@ impl Hub {
         &self.shared.store
     }
 
-    /// Opens the conversation a hello asks for: the one its token belongs to, or a fresh
-    /// one when there is no token or it is malformed or unknown (never someone else's).
+    /// The conversation a hello's token belongs to (stored, or pending), if any. A token
+    /// that is malformed or unknown gives `None`, never someone else's conversation.
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn open(&self, hello: &Hello) -> Result<Opened, StoreError> {
-        if let Some(raw) = hello.token.as_deref() {
-            if let Some(token) = VisitorToken::parse(raw) {
-                if let Some(record) = self.shared.store.conversation_by_token_hash(&token.hash()).await? {
-                    return Ok(Opened { token, record, resumed: true, token_rejected: false });
-                }
-            }
+    pub async fn resume(&self, raw_token: &str) -> Result<Option<Opened>, StoreError> {
+        let Some(token) = VisitorToken::parse(raw_token) else { return Ok(None) };
+        let hash = token.hash();
+        if let Some(record) = self.shared.store.conversation_by_token_hash(&hash).await? {
+            return Ok(Some(Opened { token, record, resumed: true }));
         }
+        let pending = self.pending().by_token(&hash, Instant::now());
+        Ok(pending.map(|p| Opened { token, record: p.record(), resumed: true }))
+    }
+
+    /// Opens a new conversation for a hello: greeted, held in memory until the visitor
+    /// writes (see [`pending`]).
+    #[must_use]
+    pub fn create(&self, hello: &Hello) -> Opened {
         let token = VisitorToken::generate();
+        let now = Utc::now();
+        let locale = hello.locale.as_deref().map(|l| truncate(l, 35));
+        let mut state = ConversationState::new(locale.as_deref());
+        let shared = &self.shared;
+        let opening = engine::step(&mut state, Event::Started, &shared.script, &shared.policy, now)
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::Say(reply) => Some(new_message(reply, now)),
+                _ => None,
+            })
+            .collect();
         let new = NewConversation {
             id: ConversationId::new_random(),
             token_hash: token.hash(),
-            at: Utc::now(),
-            locale: hello.locale.as_deref().map(|l| truncate(l, 35)),
+            at: now,
+            locale,
             page_url: hello.page_url.as_deref().map(|u| truncate(u, 2048)),
+            opening,
+            state_json: None,
         };
-        let record = self.shared.store.create_conversation(new).await?;
-        Ok(Opened { token, record, resumed: false, token_rejected: hello.token.is_some() })
+        let pending = PendingConversation { new, state, born: Instant::now() };
+        let record = pending.record();
+        self.pending().insert(pending, Instant::now());
+        Opened { token, record, resumed: false }
+    }
+
+    /// Messages of a conversation after `after`, whether it is stored or still pending.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn messages_after(
+        &self,
+        id: ConversationId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let pending = self.pending().get(id);
+        match pending {
+            Some(p) => Ok(p.messages_after(after)),
+            None => self.shared.store.messages_after(id, after, limit).await,
+        }
     }
 
     /// The conversation's language and the widget labels for it.
@@ -179,7 +259,7 @@ impl Hub {
     /// messages are stored (and pushed to open sockets), so a visitor who is away sees them
     /// when they come back. True when they were stored.
     pub async fn deliver_notice(&self, id: ConversationId, flow: &str, order: BTreeMap<String, String>) -> bool {
-        let attachment = self.attach(id, false);
+        let attachment = self.attach(id);
         let (done, result) = oneshot::channel();
         let command = Command::Notice { flow: flow.to_owned(), order, done };
         if attachment.mailbox.send(command).await.is_err() {
@@ -201,10 +281,9 @@ impl Hub {
         self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    /// Subscribes to a conversation, starting its actor if needed. `just_created` makes a new
-    /// actor greet the visitor first.
+    /// Subscribes to a conversation, starting its actor if needed.
     #[must_use]
-    pub fn attach(&self, id: ConversationId, just_created: bool) -> Attachment {
+    pub fn attach(&self, id: ConversationId) -> Attachment {
         let mut actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(handle) = actors.get(&id).filter(|h| !h.mailbox.is_closed()) {
             return Attachment { id, mailbox: handle.mailbox.clone(), live: handle.live.subscribe() };
@@ -212,9 +291,41 @@ impl Hub {
         let (mailbox, inbox) = mpsc::channel(MAILBOX);
         let (live, receiver) = broadcast::channel(LIVE_BUFFER);
         actors.insert(id, ActorHandle { mailbox: mailbox.clone(), live: live.clone() });
-        let actor = Actor { id, hub: self.clone(), live, state: None };
-        tokio::spawn(actor.run(inbox, just_created).instrument(info_span!("conversation", %id)));
+        let actor = Actor { id, hub: self.clone(), live, state: None, pending: None, client: None };
+        tokio::spawn(actor.run(inbox).instrument(info_span!("conversation", %id)));
         Attachment { id, mailbox, live: receiver }
+    }
+
+    /// Conversations with a socket attached right now.
+    #[must_use]
+    pub fn online_ids(&self) -> Vec<ConversationId> {
+        let actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
+        actors.iter().filter(|(_, h)| h.live.receiver_count() > 0).map(|(id, _)| *id).collect()
+    }
+
+    /// True when the conversation exists, stored or pending.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn exists(&self, id: ConversationId) -> Result<bool, StoreError> {
+        if self.pending().get(id).is_some() {
+            return Ok(true);
+        }
+        Ok(self.shared.store.conversation(id).await?.is_some())
+    }
+
+    /// Stops a deleted conversation's actor (its sockets are told it ended) and forgets it
+    /// if it was pending.
+    pub async fn forget(&self, id: ConversationId) {
+        self.pending().remove(id);
+        let handle = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
+        if let Some(handle) = handle {
+            let _ = handle.mailbox.send(Command::Forget).await;
+        }
+    }
+
+    fn retire_now(&self, id: ConversationId) {
+        self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     }
 
     /// Removes an idle actor if nobody subscribed meanwhile; true when it may stop.
@@ -233,18 +344,32 @@ struct Actor {
     hub: Hub,
     live: broadcast::Sender<Arc<ChatMessage>>,
     state: Option<ConversationState>,
+    /// Set while the conversation exists only in memory.
+    pending: Option<Arc<PendingConversation>>,
+    /// Address of the visitor's latest message.
+    client: Option<IpAddr>,
 }
 
 impl Actor {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Command>, just_created: bool) {
-        if let Err(e) = self.load(just_created).await {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
+        if let Err(e) = self.load().await {
             error!(error = %e, "cannot load conversation");
         }
         loop {
-            match tokio::time::timeout(IDLE_RETIRE, inbox.recv()).await {
-                Ok(Some(Command::Visitor { client_id, input, done })) => {
+            let idle = if self.pending.is_some() { PENDING_IDLE_RETIRE } else { IDLE_RETIRE };
+            match tokio::time::timeout(idle, inbox.recv()).await {
+                Ok(Some(Command::Visitor { client_id, input, client, done })) => {
+                    self.client = client;
                     let result = self.on_visitor(client_id, input).await;
                     let _ = done.send(result);
+                }
+                Ok(Some(Command::Persist { done })) => {
+                    let result = self.ensure_stored().await;
+                    let _ = done.send(result);
+                }
+                Ok(Some(Command::Forget)) => {
+                    self.hub.retire_now(self.id);
+                    break;
                 }
                 Ok(Some(Command::Notice { flow, order, done })) => {
                     let stored = self.on_notice(flow, order).await;
@@ -260,26 +385,40 @@ impl Actor {
         }
     }
 
-    async fn load(&mut self, just_created: bool) -> Result<(), StoreError> {
-        let record = self.hub.shared.store.conversation(self.id).await?.ok_or(StoreError::NotFound(self.id))?;
+    async fn load(&mut self) -> Result<(), StoreError> {
+        let Some(record) = self.hub.shared.store.conversation(self.id).await? else {
+            let pending = self.hub.pending().get(self.id).ok_or(StoreError::NotFound(self.id))?;
+            self.state = Some(pending.state.clone());
+            self.pending = Some(pending);
+            return Ok(());
+        };
         let state = record
             .state_json
             .as_deref()
             .and_then(|json| serde_json::from_str(json).map_err(|e| warn!(error = %e, "unreadable engine state")).ok())
             .unwrap_or_else(|| ConversationState::new(record.locale.as_deref()));
         self.state = Some(state);
-        if just_created && record.last_seq == Seq(0) {
-            self.run_engine(Event::Started, Utc::now()).await?;
+        Ok(())
+    }
+
+    /// Stores a pending conversation with its greeting (once); a no-op when stored.
+    async fn ensure_stored(&mut self) -> Result<(), StoreError> {
+        if self.state.is_none() {
+            self.load().await?;
         }
+        let Some(pending) = self.pending.as_ref() else { return Ok(()) };
+        let new =
+            pending.to_new().map_err(|e| StoreError::Corrupt { table: "conversations", reason: e.to_string() })?;
+        self.hub.shared.store.create_conversation(new).await?;
+        self.hub.pending().remove(self.id);
+        self.pending = None;
         Ok(())
     }
 
     async fn on_notice(&mut self, flow: String, order: BTreeMap<String, String>) -> bool {
-        if self.state.is_none() {
-            if let Err(e) = self.load(false).await {
-                error!(error = %e, "cannot load conversation for a notice");
-                return false;
-            }
+        if let Err(e) = self.ensure_stored().await {
+            error!(error = %e, "cannot load conversation for a notice");
+            return false;
         }
         match self.run_engine(Event::Notice { flow, order }, Utc::now()).await {
             Ok(()) => true,
@@ -295,9 +434,7 @@ impl Actor {
             error!(error = %e, "store failure");
             ProtocolError::new(ErrorCode::Internal, "Your message could not be saved; please retry.")
         };
-        if self.state.is_none() {
-            self.load(false).await.map_err(internal)?;
-        }
+        self.ensure_stored().await.map_err(internal)?;
         let script = Arc::clone(&self.hub.shared.script);
         let state = self.state.as_ref().ok_or_else(|| internal(StoreError::NotFound(self.id)))?;
         let text = match &input {
@@ -370,7 +507,7 @@ impl Actor {
                 }
                 Effect::LookupOrder { order_id, proof, reply_to } => {
                     let outcome = match &shared.orders {
-                        Some(orders) => orders.lookup(&order_id, &proof).await,
+                        Some(orders) => orders.lookup(&order_id, &proof, self.client).await,
                         None => LookupOutcome::Unavailable,
                     };
                     if let LookupOutcome::Found(fields) = &outcome {
@@ -378,6 +515,13 @@ impl Actor {
                         let order = fields.get("id").cloned().unwrap_or(order_id);
                         if let Err(e) = shared.store.link_order(&order, self.id, now).await {
                             warn!(error = %e, "cannot link order to conversation");
+                        }
+                        // A proven e-mail is whose conversation this is (privacy requests).
+                        let email = proof.trim();
+                        if email.contains('@') {
+                            if let Err(e) = shared.store.set_visitor(self.id, None, Some(email)).await {
+                                warn!(error = %e, "cannot record the visitor's e-mail");
+                            }
                         }
                     }
                     let event = Event::LookupResult { reply_to, outcome };

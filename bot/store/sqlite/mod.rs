@@ -10,7 +10,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError};
+use super::{
+    ConversationExport, ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError, VisitorSelector,
+};
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, MessageExtras, Sender};
 
@@ -111,14 +113,100 @@ fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
     })
 }
 
+/// Appends a message with the conversation's next seq inside `tx`.
+async fn insert_message(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: ConversationId,
+    msg: NewMessage,
+) -> Result<ChatMessage, StoreError> {
+    let seq: Option<i64> = sqlx::query_scalar(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? RETURNING last_seq",
+    )
+    .bind(to_millis(msg.at))
+    .bind(id.0.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(query_err("assign seq"))?;
+    let seq = seq.ok_or(StoreError::NotFound(id))?;
+    let extras_json =
+        if msg.extras.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&msg.extras).map_err(|e| StoreError::Corrupt {
+                table: "messages",
+                reason: format!("extras not serializable: {e}"),
+            })?)
+        };
+    let inserted = sqlx::query(
+        "INSERT INTO messages (conversation_id, seq, sender, text, at, client_id, reply_to, extras_json) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.0.to_string())
+    .bind(seq)
+    .bind(msg.from.as_str())
+    .bind(&msg.text)
+    .bind(to_millis(msg.at))
+    .bind(&msg.client_id)
+    .bind(msg.reply_to.map(|s| s.0))
+    .bind(&extras_json)
+    .execute(&mut **tx)
+    .await;
+    if let Err(e) = inserted {
+        let duplicate = e.as_database_error().is_some_and(|d| d.is_unique_violation());
+        return Err(if duplicate { StoreError::DuplicateClientId } else { query_err("insert message")(e) });
+    }
+    Ok(ChatMessage {
+        seq: Seq(seq),
+        from: msg.from,
+        text: msg.text,
+        at: format_at(from_millis(to_millis(msg.at))),
+        client_id: msg.client_id,
+        reply_to: msg.reply_to,
+        extras: msg.extras,
+    })
+}
+
 const CONVERSATION_COLUMNS: &str = "id, created_at, locale, page_url, lang, state_json, last_seq";
+
+mod privacy;
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn set_visitor(
+        &self,
+        id: ConversationId,
+        visitor_id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(), StoreError> {
+        privacy::set_visitor(&self.pool, id, visitor_id, email).await
+    }
+
+    async fn delete_idle_conversations(
+        &self,
+        before: DateTime<Utc>,
+        keep: &[ConversationId],
+        batch: u32,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        privacy::delete_idle(&self.pool, before, keep, batch).await
+    }
+
+    async fn find_conversations(&self, who: &VisitorSelector) -> Result<Vec<ConversationId>, StoreError> {
+        privacy::find(&self.pool, who).await
+    }
+
+    async fn export_conversation(&self, id: ConversationId) -> Result<Option<ConversationExport>, StoreError> {
+        privacy::export(&self.pool, id).await
+    }
+
+    async fn delete_conversations(&self, ids: &[ConversationId]) -> Result<u64, StoreError> {
+        privacy::delete(&self.pool, ids).await
+    }
+
     async fn create_conversation(&self, new: NewConversation) -> Result<ConversationRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("begin create"))?;
         sqlx::query(
-            "INSERT INTO conversations (id, token_hash, created_at, updated_at, locale, page_url) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO conversations (id, token_hash, created_at, updated_at, locale, page_url, state_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(new.id.0.to_string())
         .bind(&new.token_hash)
@@ -126,17 +214,23 @@ impl Store for SqliteStore {
         .bind(to_millis(new.at))
         .bind(&new.locale)
         .bind(&new.page_url)
-        .execute(&self.pool)
+        .bind(&new.state_json)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("create conversation"))?;
+        let mut last_seq = Seq(0);
+        for message in new.opening {
+            last_seq = insert_message(&mut tx, new.id, message).await?.seq;
+        }
+        tx.commit().await.map_err(query_err("commit create"))?;
         Ok(ConversationRecord {
             id: new.id,
             created_at: from_millis(to_millis(new.at)),
             locale: new.locale,
             page_url: new.page_url,
             lang: None,
-            state_json: None,
-            last_seq: Seq(0),
+            state_json: new.state_json,
+            last_seq,
         })
     }
 
@@ -162,52 +256,10 @@ impl Store for SqliteStore {
 
     async fn append_message(&self, id: ConversationId, msg: NewMessage) -> Result<ChatMessage, StoreError> {
         let mut tx = self.pool.begin().await.map_err(query_err("begin append"))?;
-        let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? RETURNING last_seq",
-        )
-        .bind(to_millis(msg.at))
-        .bind(id.0.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(query_err("assign seq"))?;
-        let seq = seq.ok_or(StoreError::NotFound(id))?;
-        let extras_json = if msg.extras.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&msg.extras).map_err(|e| StoreError::Corrupt {
-                table: "messages",
-                reason: format!("extras not serializable: {e}"),
-            })?)
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, sender, text, at, client_id, reply_to, extras_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.0.to_string())
-        .bind(seq)
-        .bind(msg.from.as_str())
-        .bind(&msg.text)
-        .bind(to_millis(msg.at))
-        .bind(&msg.client_id)
-        .bind(msg.reply_to.map(|s| s.0))
-        .bind(&extras_json)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = inserted {
-            let duplicate = e.as_database_error().is_some_and(|d| d.is_unique_violation());
-            // Dropping the transaction rolls back the seq increment.
-            return Err(if duplicate { StoreError::DuplicateClientId } else { query_err("insert message")(e) });
-        }
+        // Dropping the transaction on an error rolls back the seq increment.
+        let stored = insert_message(&mut tx, id, msg).await?;
         tx.commit().await.map_err(query_err("commit append"))?;
-        Ok(ChatMessage {
-            seq: Seq(seq),
-            from: msg.from,
-            text: msg.text,
-            at: format_at(from_millis(to_millis(msg.at))),
-            client_id: msg.client_id,
-            reply_to: msg.reply_to,
-            extras: msg.extras,
-        })
+        Ok(stored)
     }
 
     async fn messages_after(&self, id: ConversationId, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
@@ -258,11 +310,14 @@ impl Store for SqliteStore {
             Some((id, lang, score)) => (Some(id), Some(lang), Some(f64::from(score))),
             None => (None, None, None),
         };
+        let conversation = gap.conversation.0.to_string();
         sqlx::query(
             "INSERT OR IGNORE INTO kb_gaps (conversation_id, seq, at, lang, question, near_miss_id, near_miss_lang, \
-             near_miss_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             near_miss_score) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+             WHERE (SELECT COUNT(*) FROM kb_gaps WHERE conversation_id = ?1) < ?9 \
+             AND NOT EXISTS (SELECT 1 FROM kb_gaps WHERE conversation_id = ?1 AND question = ?5)",
         )
-        .bind(gap.conversation.0.to_string())
+        .bind(&conversation)
         .bind(gap.seq.0)
         .bind(gap.at.timestamp_millis())
         .bind(&gap.lang)
@@ -270,6 +325,7 @@ impl Store for SqliteStore {
         .bind(near_id)
         .bind(near_lang)
         .bind(near_score)
+        .bind(super::MAX_GAPS_PER_CONVERSATION)
         .execute(&self.pool)
         .await
         .map_err(query_err("record gap"))?;
@@ -411,7 +467,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("t.db")).await.expect("open");
         let id = ConversationId::new_random();
-        let new = NewConversation { id, token_hash: "h".into(), at: Utc::now(), locale: None, page_url: None };
+        let new = NewConversation {
+            id,
+            token_hash: "h".into(),
+            at: Utc::now(),
+            locale: None,
+            page_url: None,
+            opening: Vec::new(),
+            state_json: None,
+        };
         store.create_conversation(new).await.expect("create");
         assert_eq!(store.append_message(id, msg("a", Some("c1"))).await.expect("a").seq, Seq(1));
         assert!(matches!(
