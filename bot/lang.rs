@@ -73,13 +73,13 @@ pub fn evidence(text: &str) -> Evidence {
     let words: Vec<&str> = text
         .split_whitespace()
         .filter(|w| {
-            let code_like = w.chars().any(|c| c.is_ascii_digit()) && !w.chars().any(crate::kb::chinese::is_han);
+            let code_like = w.chars().any(|c| c.is_ascii_digit()) && !w.chars().any(is_han);
             !w.contains('@') && !w.contains("://") && !w.starts_with("www.") && !code_like
         })
         .collect();
     let cleaned = words.join(" ");
     let text = cleaned.as_str();
-    let han = text.chars().filter(|c| crate::kb::chinese::is_han(*c)).count();
+    let han = text.chars().filter(|c| is_han(*c)).count();
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     // Chinese with a few Latin words mixed in ("怎么关掉cookie") is still Chinese.
     if han >= 2 && han * 3 >= letters || han > 0 && han * 2 >= letters {
@@ -118,7 +118,7 @@ pub fn evidence(text: &str) -> Evidence {
 
 /// True for languages not written in Latin script.
 fn non_latin(lang: &str) -> bool {
-    matches!(crate::kb::analysis::primary_subtag(lang), "ru" | "uk" | "be" | "bg" | "zh" | "ja" | "ko")
+    matches!(primary_subtag(lang), "ru" | "uk" | "be" | "bg" | "zh" | "ja" | "ko")
 }
 
 /// The conversation's language after a message: strong evidence wins, otherwise the
@@ -160,6 +160,18 @@ fn iso639_1(lang: Lang) -> Option<&'static str> {
         Lang::Kor => "ko",
         _ => return None,
     })
+}
+
+/// True when `c` is a CJK ideograph.
+#[must_use]
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// `zh-Hant` → `zh`, `en_GB` → `en`.
+#[must_use]
+pub fn primary_subtag(lang: &str) -> &str {
+    lang.split(['-', '_']).next().unwrap_or(lang)
 }
 
 #[cfg(test)]

@@ -14,10 +14,10 @@
 //! - [`config`], [`ids`], [`token`]: configuration, typed ids, visitor tokens.
 
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod conversations;
 pub mod engine;
-pub mod flow_check;
 pub mod flows;
 pub mod identity;
 pub mod ids;

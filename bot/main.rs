@@ -160,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Token { .. } => Ok(()), // handled before the config is read
         Command::Kb { command: KbCommand::Check { min_accuracy } } => {
-            let outcome = supportbot::kb::check::run_check(
+            let outcome = supportbot::checks::kb::run_check(
                 &config.kb_dir,
                 &config.flows_dir,
                 &config.answers,
@@ -173,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Flows { command: FlowsCommand::Check } => {
-            let report = supportbot::flow_check::run(&config.flows_dir, &mut std::io::stdout().lock())?;
+            let report = supportbot::checks::flows::run(&config.flows_dir, &mut std::io::stdout().lock())?;
             if !report.passed() {
                 std::process::exit(1);
             }

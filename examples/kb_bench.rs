@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use supportbot::config::AnswerPolicy;
+use supportbot::engine::AnswerPolicy;
 use supportbot::kb::{KbContent, KnowledgeBase};
 
 /// HINT3's out-of-scope label.

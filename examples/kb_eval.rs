@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use supportbot::config::AnswerPolicy;
+use supportbot::checks::answers::{AnswerCase, load_cases, run_cases};
+use supportbot::engine::AnswerPolicy;
 use supportbot::flows::BotScript;
 use supportbot::kb::analysis::{AnalysisOptions, PolishStemming};
-use supportbot::kb::answer_tests::{AnswerCase, load_cases, run_cases};
 use supportbot::kb::chinese::Segmentation;
 use supportbot::kb::{KbContent, KnowledgeBase};
 

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{KbError, KnowledgeBase};
-use crate::config::AnswerPolicy;
-use crate::engine::{self, ConversationState, Effect, Event};
+use crate::engine::AnswerPolicy;
+use crate::engine::driver::{Ports, drive};
+use crate::engine::{ConversationState, Event, LookupOutcome, SEARCH_LIMIT};
 use crate::flows::BotScript;
 use crate::ids::Seq;
+use crate::kb::{KbError, KbHit, KnowledgeBase};
 
 /// The `expect` value meaning "must fall back".
 pub const EXPECT_NONE: &str = "none";
@@ -200,38 +201,35 @@ pub fn ask(
     question: &str,
     locale: &str,
 ) -> Result<Asked, KbError> {
-    let mut state = ConversationState::new(Some(locale));
-    let now = chrono::Utc::now();
+    let state = ConversationState::new(Some(locale));
     let first = Event::VisitorText { seq: Seq(1), text: question.to_owned() };
-    let mut pending: std::collections::VecDeque<Effect> = engine::step(&mut state, first, script, policy, now).into();
-    let mut best = None;
-    while let Some(effect) = pending.pop_front() {
-        match effect {
-            Effect::Search { query, lang, asked_in, reply_to } => {
-                let searched =
-                    asked_in.map_or_else(|| query.clone(), |visitor| kb.without_function_words(&query, &visitor));
-                let hits = kb.search(&searched, &lang, 8)?;
-                if best.is_none() {
-                    best = Some(hits.first().map(|h| (h.id.clone(), h.confidence)));
-                }
-                pending.extend(engine::step(
-                    &mut state,
-                    Event::SearchResults { reply_to, query, lang, hits },
-                    script,
-                    policy,
-                    now,
-                ));
-            }
-            Effect::Say(reply) => {
-                if let Some(source) = reply.extras.source {
-                    return Ok((Some(source.id), best.flatten()));
-                }
-            }
-            Effect::RequestHandoff { .. }
-            | Effect::RecordGap { .. }
-            | Effect::LookupOrder { .. }
-            | Effect::RecordCsat { .. } => {}
+    let mut ports = SearchPorts { kb, first_best: None };
+    let step = drive(&state, first, script, policy, chrono::Utc::now(), &mut ports)?;
+    let answered = step.replies().find_map(|r| r.extras.source.as_ref().map(|s| s.id.clone()));
+    Ok((answered, ports.first_best.flatten()))
+}
+
+/// Searches the real index and remembers the first search's best candidate; orders are
+/// not part of an answer test.
+struct SearchPorts<'a> {
+    kb: &'a KnowledgeBase,
+    first_best: Option<Option<(String, f32)>>,
+}
+
+impl Ports for SearchPorts<'_> {
+    type Error = KbError;
+
+    fn search(&mut self, query: &str, lang: &str, asked_in: Option<&str>) -> Result<Vec<KbHit>, KbError> {
+        let searched =
+            asked_in.map_or_else(|| query.to_owned(), |visitor| self.kb.without_function_words(query, visitor));
+        let hits = self.kb.search(&searched, lang, SEARCH_LIMIT)?;
+        if self.first_best.is_none() {
+            self.first_best = Some(hits.first().map(|h| (h.id.clone(), h.confidence)));
         }
+        Ok(hits)
     }
-    Ok((None, best.flatten()))
+
+    fn lookup_order(&mut self, _: &str, _: &str) -> Option<LookupOutcome> {
+        Some(LookupOutcome::Unavailable)
+    }
 }

@@ -6,17 +6,18 @@
 //! stand in for the shop's order system, which is outside us); knowledge-base searches
 //! find nothing, so transcripts test flows, not answers.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::config::AnswerPolicy;
-use crate::engine::{self, ConversationState, Effect, Event, LookupOutcome};
+use crate::engine::AnswerPolicy;
+use crate::engine::driver::{Ports, drive};
+use crate::engine::{ConversationState, Event, LookupOutcome, Reply};
 use crate::flows::{BotScript, FlowError, line_of, toml_error};
 use crate::ids::Seq;
+use crate::kb::KbHit;
 use crate::orders::{Order, OrderInput, lookup::order_slots};
 
 #[derive(Deserialize)]
@@ -179,10 +180,24 @@ pub fn run(flows_dir: &Path, out: &mut dyn Write) -> std::io::Result<FlowCheckRe
     Ok(report)
 }
 
-fn fixture_lookup(orders: &[Order], order_id: &str, proof: &str) -> LookupOutcome {
-    match orders.iter().find(|o| o.id.eq_ignore_ascii_case(order_id)) {
-        Some(order) if order.matches_proof(proof) => LookupOutcome::Found(order_slots(order)),
-        _ => LookupOutcome::NotFound,
+/// Transcripts test flows, not answers: searches find nothing, and orders come from the
+/// test file's fixtures (standing in for the shop).
+struct FixturePorts<'a> {
+    orders: &'a [Order],
+}
+
+impl Ports for FixturePorts<'_> {
+    type Error = std::convert::Infallible;
+
+    fn search(&mut self, _: &str, _: &str, _: Option<&str>) -> Result<Vec<KbHit>, Self::Error> {
+        Ok(Vec::new())
+    }
+
+    fn lookup_order(&mut self, order_id: &str, proof: &str) -> Option<LookupOutcome> {
+        Some(match self.orders.iter().find(|o| o.id.eq_ignore_ascii_case(order_id)) {
+            Some(order) if order.matches_proof(proof) => LookupOutcome::Found(order_slots(order)),
+            _ => LookupOutcome::NotFound,
+        })
     }
 }
 
@@ -200,30 +215,11 @@ fn replay(script: &BotScript, orders: &[Order], transcript: &Transcript) -> Resu
             (None, Some(value)) => Event::VisitorChoice { seq, value: value.clone() },
             _ => return Err(format!("turn {turn_no}: give exactly one of `visitor` or `choice`")),
         };
-        let mut pending: VecDeque<Effect> = engine::step(&mut state, first, script, &policy, now).into();
-        let mut replies = Vec::new();
-        let mut handoff = false;
-        while let Some(effect) = pending.pop_front() {
-            match effect {
-                Effect::Say(reply) => replies.push(reply),
-                Effect::Search { query, lang, reply_to, .. } => {
-                    let event = Event::SearchResults { reply_to, query, lang, hits: Vec::new() };
-                    pending.extend(engine::step(&mut state, event, script, &policy, now));
-                }
-                Effect::LookupOrder { order_id, proof, reply_to } => {
-                    let outcome = fixture_lookup(orders, &order_id, &proof);
-                    pending.extend(engine::step(
-                        &mut state,
-                        Event::LookupResult { reply_to, outcome },
-                        script,
-                        &policy,
-                        now,
-                    ));
-                }
-                Effect::RequestHandoff { .. } => handoff = true,
-                Effect::RecordGap { .. } | Effect::RecordCsat { .. } => {}
-            }
-        }
+        let mut ports = FixturePorts { orders };
+        let Ok(step) = drive(&state, first, script, &policy, now, &mut ports);
+        let replies: Vec<Reply> = step.replies().cloned().collect();
+        let handoff = step.requests_handoff();
+        state = step.state;
         let got: Vec<&str> = replies.iter().map(|r| r.text.as_str()).collect();
         if got.len() != turn.bot.len() {
             return Err(format!("turn {turn_no}: expected {} bot replies, got {}: {got:?}", turn.bot.len(), got.len()));

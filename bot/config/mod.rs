@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::auth::ApiToken;
+use crate::engine::AnswerPolicy;
 
 mod limits;
 mod orders;
@@ -81,22 +82,6 @@ struct FileIdentity {
 struct FileAnswers {
     min_confidence: Option<f32>,
     related_min_confidence: Option<f32>,
-}
-
-/// Confidence thresholds that decide between answering and the honest fallback.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AnswerPolicy {
-    /// A hit at or above this confidence is given as the answer.
-    pub min_confidence: f32,
-    /// Below the answer threshold, hits at or above this are offered as related articles.
-    pub related_min_confidence: f32,
-}
-
-impl Default for AnswerPolicy {
-    fn default() -> Self {
-        // Calibrated on knowledge-base/tests (see docs/search.md).
-        Self { min_confidence: 0.45, related_min_confidence: 0.2 }
-    }
 }
 
 /// Where order lookups go.

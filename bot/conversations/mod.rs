@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::config::AnswerPolicy;
+use crate::engine::AnswerPolicy;
 use crate::engine::{self, ConversationState, Effect, Event, LookupOutcome, Reply};
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};

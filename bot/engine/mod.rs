@@ -6,7 +6,9 @@
 //! message, run a search, hand the chat to people). Its state is plain data, saved after
 //! every step so a restart continues the same conversation.
 
+pub mod driver;
 pub mod flow;
+mod policy;
 #[cfg(test)]
 mod tests;
 
@@ -17,17 +19,19 @@ use serde::{Deserialize, Serialize};
 
 pub use flow::{FlowState, LookupOutcome};
 
-use crate::config::AnswerPolicy;
 use crate::flows::BotScript;
 use crate::ids::Seq;
 use crate::kb::analysis::search_group;
 use crate::kb::{DocKind, KbHit};
 use crate::lang;
 use crate::protocol::{ArticleLink, MessageExtras, QuickReply, Sender, Source};
+pub use policy::AnswerPolicy;
 
 /// Quick-reply value that asks for a human.
 pub const HANDOFF_VALUE: &str = "handoff";
 const RELATED_ARTICLES: usize = 3;
+/// Candidates a search returns to the engine.
+pub const SEARCH_LIMIT: usize = 8;
 
 /// Everything the engine remembers about one conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +40,7 @@ pub struct ConversationState {
     pub lang: String,
     /// Quick replies of the bot's latest message, valid as `choice` values.
     #[serde(default)]
-    pub offered: Vec<QuickReply>,
+    pub offered: Vec<Offer>,
     /// The visitor asked for a person.
     #[serde(default)]
     pub handoff_requested: bool,
@@ -45,7 +49,7 @@ pub struct ConversationState {
     pub shown: Vec<String>,
     /// Related articles found in the visitor's language while an English search runs.
     #[serde(default)]
-    pub pending_related: Vec<ArticleLink>,
+    pub pending_related: Vec<RelatedArticle>,
     /// Best candidate of the visitor-language search while an English search runs.
     #[serde(default)]
     pub pending_near_miss: Option<NearMiss>,
@@ -58,6 +62,41 @@ pub struct ConversationState {
     /// A satisfaction rating was asked for and not given yet.
     #[serde(default)]
     pub csat_pending: bool,
+}
+
+/// A quick reply the bot offered, as the engine remembers it (the wire's `QuickReply` may
+/// change shape; stored states must keep loading).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Text on the button.
+    pub label: String,
+    /// Value sent back when clicked.
+    pub value: String,
+}
+
+impl From<&QuickReply> for Offer {
+    fn from(q: &QuickReply) -> Self {
+        Self { label: q.label.clone(), value: q.value.clone() }
+    }
+}
+
+/// An article kept to offer as related, as the engine remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedArticle {
+    /// Article slug.
+    pub id: String,
+    /// Article language.
+    pub lang: String,
+    /// Article title.
+    pub title: String,
+    /// Server-relative URL.
+    pub url: String,
+}
+
+impl From<RelatedArticle> for ArticleLink {
+    fn from(a: RelatedArticle) -> Self {
+        Self { id: a.id, lang: a.lang, title: a.title, url: a.url }
+    }
 }
 
 /// The best document that was not good enough to answer with.
@@ -354,7 +393,7 @@ fn answer_during_flow(
     let mut effects = answer(state, script, policy, searched);
     if let (Some(Effect::Say(reply)), Some(resume)) = (effects.first_mut(), flow::resume_offer(state, script)) {
         reply.extras.quick_replies.push(resume);
-        state.offered.clone_from(&reply.extras.quick_replies);
+        state.offered = reply.extras.quick_replies.iter().map(Offer::from).collect();
     }
     effects
 }
@@ -370,7 +409,7 @@ pub(crate) fn say_with(
     reply_to: Option<Seq>,
     extras: MessageExtras,
 ) -> Effect {
-    state.offered.clone_from(&extras.quick_replies);
+    state.offered = extras.quick_replies.iter().map(Offer::from).collect();
     Effect::Say(Reply { from, text, reply_to, extras })
 }
 
@@ -426,10 +465,10 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
         let extras = MessageExtras { source: Some(source), ..MessageExtras::default() };
         return vec![say_with(state, Sender::Bot, text, Some(reply_to), extras)];
     }
-    let mut related: Vec<ArticleLink> = std::mem::take(&mut state.pending_related);
+    let mut related: Vec<RelatedArticle> = std::mem::take(&mut state.pending_related);
     for h in hits.iter().filter(|h| h.kind == DocKind::Article && h.confidence >= policy.related_min_confidence) {
         if related.len() < RELATED_ARTICLES && !related.iter().any(|r| r.id == h.id) {
-            related.push(ArticleLink {
+            related.push(RelatedArticle {
                 id: h.id.clone(),
                 lang: h.lang.clone(),
                 title: h.title.clone(),
@@ -451,7 +490,8 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
         return vec![Effect::Search { query, lang: lang::DEFAULT_LANG.to_owned(), asked_in, reply_to }];
     }
     let key = if related.is_empty() { "fallback" } else { "fallback_with_articles" };
-    let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles: related };
+    let articles = related.into_iter().map(ArticleLink::from).collect();
+    let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles };
     let text = script.catalog.text(&state.lang, key, &[]);
     let lang = state.lang.clone();
     vec![

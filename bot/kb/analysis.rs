@@ -152,11 +152,7 @@ impl AnalyzerKind {
     }
 }
 
-/// `zh-Hant` → `zh`, `en_GB` → `en`.
-#[must_use]
-pub fn primary_subtag(lang: &str) -> &str {
-    lang.split(['-', '_']).next().unwrap_or(lang)
-}
+pub use crate::lang::primary_subtag;
 
 /// The language key documents are grouped and searched under: Chinese in either script is
 /// one searchable language; otherwise the primary subtag.

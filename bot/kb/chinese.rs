@@ -57,11 +57,7 @@ pub fn to_script(text: &str, lang: &str) -> String {
     }
 }
 
-/// True when `c` is a CJK ideograph.
-#[must_use]
-pub fn is_han(c: char) -> bool {
-    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
-}
+pub use crate::lang::is_han;
 
 /// True when the text contains any CJK ideograph.
 #[must_use]

@@ -4,7 +4,6 @@
 //! ranked hits with a confidence; the engine decides what to say.
 
 pub mod analysis;
-pub mod answer_tests;
 pub mod check;
 pub mod chinese;
 pub mod content;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use supportbot::config::AnswerPolicy;
 use supportbot::conversations::Hub;
+use supportbot::engine::AnswerPolicy;
 use supportbot::flows::BotScript;
 use supportbot::ids::Seq;
 use supportbot::notices::{DailyUpdates, Dispatcher};

@@ -1,9 +1,9 @@
 //! Retrieval quality on the sample knowledge base: customer-style questions must be
 //! answered from the right document, and out-of-scope questions must fall back.
 
-use supportbot::config::AnswerPolicy;
+use supportbot::checks::answers::{load_cases, run_cases};
+use supportbot::engine::AnswerPolicy;
 use supportbot::flows::BotScript;
-use supportbot::kb::answer_tests::{load_cases, run_cases};
 use supportbot::kb::{KbContent, KnowledgeBase};
 
 use crate::harness::repo_path;
