@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod checks;
+pub mod clock;
 pub mod config;
 pub mod conversations;
 pub mod engine;

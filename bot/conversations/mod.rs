@@ -16,17 +16,20 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
+use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::clock::SharedClock;
 use crate::engine::AnswerPolicy;
+use crate::engine::driver::{PendingLookup, Ports, Step, drive};
 use crate::engine::{self, ConversationState, Effect, Event, LookupOutcome, Reply};
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
-use crate::kb::SharedKb;
+use crate::kb::{KbHit, SharedKb};
 use crate::protocol::{ChatMessage, ErrorCode, Hello, MessageExtras, ProtocolError, Sender};
-use crate::store::{ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError};
+use crate::store::{ConversationRecord, Gap, NewConversation, NewMessage, StepRecords, Store, StoreError};
 use crate::token::VisitorToken;
 use pending::{PendingConversation, PendingTable};
 
@@ -35,7 +38,6 @@ const LIVE_BUFFER: usize = 64;
 const IDLE_RETIRE: Duration = Duration::from_secs(120);
 /// A conversation nobody wrote in needs its actor only while a socket is attached.
 const PENDING_IDLE_RETIRE: Duration = Duration::from_secs(15);
-const SEARCH_LIMIT: usize = 8;
 
 /// What a visitor sent, already decoded and validated by the socket.
 #[derive(Debug, Clone)]
@@ -46,14 +48,20 @@ pub enum VisitorInput {
     Choice(String),
 }
 
+/// What the socket hears once a visitor message is stored: a receiver for the answer's
+/// outcome, or why it was not stored.
+type Stored = Result<oneshot::Receiver<Result<(), ProtocolError>>, ProtocolError>;
+
 enum Command {
     Visitor {
         client_id: String,
         input: VisitorInput,
         /// Where it came from, for per-address limits on order lookups.
         client: Option<IpAddr>,
-        done: oneshot::Sender<Result<(), ProtocolError>>,
+        stored: oneshot::Sender<Stored>,
     },
+    /// An order lookup a step started has finished.
+    LookupDone { lookup: PendingLookup, outcome: LookupOutcome },
     /// Store a pending conversation now (the shop identified the visitor).
     Persist { done: oneshot::Sender<Result<(), StoreError>> },
     /// The conversation was deleted: stop, so attached sockets see the end.
@@ -69,6 +77,9 @@ struct ActorHandle {
     live: broadcast::Sender<Arc<ChatMessage>>,
 }
 
+/// Resolves when the answer to a stored visitor message is stored (or could not be).
+pub type Answering = oneshot::Receiver<Result<(), ProtocolError>>;
+
 /// A socket's link to a conversation: send commands, receive stored messages live.
 pub struct Attachment {
     /// The conversation.
@@ -79,7 +90,9 @@ pub struct Attachment {
 }
 
 impl Attachment {
-    /// Hands a visitor message to the conversation and waits until it is stored and answered.
+    /// Hands a visitor message to the conversation and waits until it is stored (its echo
+    /// is on [`Attachment::live`] by then). The answer comes later; the returned receiver
+    /// says whether it could be stored.
     ///
     /// # Errors
     /// `unknown_choice` for a choice never offered, `internal` when the conversation failed.
@@ -88,10 +101,10 @@ impl Attachment {
         client_id: String,
         input: VisitorInput,
         client: Option<IpAddr>,
-    ) -> Result<(), ProtocolError> {
-        let (done, result) = oneshot::channel();
+    ) -> Result<Answering, ProtocolError> {
+        let (stored, result) = oneshot::channel();
         let internal = || ProtocolError::new(ErrorCode::Internal, "The conversation is unavailable; please retry.");
-        self.mailbox.send(Command::Visitor { client_id, input, client, done }).await.map_err(|_| internal())?;
+        self.mailbox.send(Command::Visitor { client_id, input, client, stored }).await.map_err(|_| internal())?;
         result.await.map_err(|_| internal())?
     }
 
@@ -122,6 +135,7 @@ struct Shared {
     script: Arc<BotScript>,
     policy: AnswerPolicy,
     orders: Option<Arc<dyn OrderLookup>>,
+    clock: SharedClock,
     actors: Mutex<HashMap<ConversationId, ActorHandle>>,
     pending: Mutex<PendingTable>,
 }
@@ -161,11 +175,17 @@ impl Hub {
         policy: AnswerPolicy,
         orders: Option<Arc<dyn OrderLookup>>,
         pending_capacity: usize,
+        clock: SharedClock,
     ) -> Self {
         let pending = Mutex::new(PendingTable::new(pending_capacity));
-        Self {
-            shared: Arc::new(Shared { store, kb, script, policy, orders, actors: Mutex::new(HashMap::new()), pending }),
-        }
+        let actors = Mutex::new(HashMap::new());
+        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, actors, pending }) }
+    }
+
+    /// The clock every conversation reads.
+    #[must_use]
+    pub fn clock(&self) -> &SharedClock {
+        &self.shared.clock
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, PendingTable> {
@@ -204,7 +224,7 @@ impl Hub {
     #[must_use]
     pub fn create(&self, hello: &Hello) -> Opened {
         let token = VisitorToken::generate();
-        let now = Utc::now();
+        let now = self.shared.clock.now();
         let locale = hello.locale.as_deref().map(|l| truncate(l, 35));
         let mut state = ConversationState::new(locale.as_deref());
         let shared = &self.shared;
@@ -291,7 +311,17 @@ impl Hub {
         let (mailbox, inbox) = mpsc::channel(MAILBOX);
         let (live, receiver) = broadcast::channel(LIVE_BUFFER);
         actors.insert(id, ActorHandle { mailbox: mailbox.clone(), live: live.clone() });
-        let actor = Actor { id, hub: self.clone(), live, state: None, pending: None, client: None };
+        let actor = Actor {
+            id,
+            hub: self.clone(),
+            live,
+            mailbox: mailbox.downgrade(),
+            state: None,
+            pending: None,
+            client: None,
+            lookups_in_flight: 0,
+            deferred: VecDeque::new(),
+        };
         tokio::spawn(actor.run(inbox).instrument(info_span!("conversation", %id)));
         Attachment { id, mailbox, live: receiver }
     }
@@ -343,11 +373,63 @@ struct Actor {
     id: ConversationId,
     hub: Hub,
     live: broadcast::Sender<Arc<ChatMessage>>,
+    /// Sends to the actor's own mailbox (order lookups report back through it) without
+    /// keeping the actor alive.
+    mailbox: mpsc::WeakSender<Command>,
     state: Option<ConversationState>,
     /// Set while the conversation exists only in memory.
     pending: Option<Arc<PendingConversation>>,
     /// Address of the visitor's latest message.
     client: Option<IpAddr>,
+    /// Order lookups started and not answered yet.
+    lookups_in_flight: usize,
+    /// Events that arrived while a lookup was in flight: the engine takes one step at a
+    /// time, in the order things happened.
+    deferred: VecDeque<(Event, Done)>,
+}
+
+/// Who waits for a step to be carried out.
+enum Done {
+    /// A visitor's message being answered.
+    Visitor(oneshot::Sender<Result<(), ProtocolError>>),
+    /// A notice being delivered: true when stored.
+    Notice(oneshot::Sender<bool>),
+    /// Nobody.
+    Nobody,
+}
+
+impl Done {
+    /// Reports a step's outcome: the number of messages it stored, or why it failed.
+    fn finish(self, result: Result<usize, StoreError>) {
+        match self {
+            Self::Visitor(tx) => {
+                let _ = tx.send(result.map(drop).map_err(|e| {
+                    error!(error = %e, "store failure while answering");
+                    ProtocolError::new(ErrorCode::Internal, "The reply could not be saved; please send again.")
+                }));
+            }
+            Self::Notice(tx) => {
+                // A notice whose flow said nothing (it could not start) was not delivered.
+                let delivered = match result {
+                    Ok(0) => {
+                        warn!("the notice's flow said nothing; not delivered");
+                        false
+                    }
+                    Ok(_) => true,
+                    Err(e) => {
+                        error!(error = %e, "cannot store notice");
+                        false
+                    }
+                };
+                let _ = tx.send(delivered);
+            }
+            Self::Nobody => {
+                if let Err(e) = result {
+                    error!(error = %e, "store failure while stepping the conversation");
+                }
+            }
+        }
+    }
 }
 
 impl Actor {
@@ -358,11 +440,11 @@ impl Actor {
         loop {
             let idle = if self.pending.is_some() { PENDING_IDLE_RETIRE } else { IDLE_RETIRE };
             match tokio::time::timeout(idle, inbox.recv()).await {
-                Ok(Some(Command::Visitor { client_id, input, client, done })) => {
+                Ok(Some(Command::Visitor { client_id, input, client, stored })) => {
                     self.client = client;
-                    let result = self.on_visitor(client_id, input).await;
-                    let _ = done.send(result);
+                    self.on_visitor(client_id, input, stored).await;
                 }
+                Ok(Some(Command::LookupDone { lookup, outcome })) => self.on_lookup_done(lookup, outcome).await,
                 Ok(Some(Command::Persist { done })) => {
                     let result = self.ensure_stored().await;
                     let _ = done.send(result);
@@ -372,12 +454,17 @@ impl Actor {
                     break;
                 }
                 Ok(Some(Command::Notice { flow, order, done })) => {
-                    let stored = self.on_notice(flow, order).await;
-                    let _ = done.send(stored);
+                    if let Err(e) = self.ensure_stored().await {
+                        error!(error = %e, "cannot load conversation for a notice");
+                        let _ = done.send(false);
+                        continue;
+                    }
+                    self.step_or_defer(Event::Notice { flow, order }, Done::Notice(done)).await;
                 }
                 Ok(None) => break,
                 Err(_idle) => {
-                    if inbox.is_empty() && self.hub.retire(self.id, &self.live) {
+                    let busy = self.lookups_in_flight > 0;
+                    if !busy && inbox.is_empty() && self.hub.retire(self.id, &self.live) {
                         break;
                     }
                 }
@@ -392,11 +479,11 @@ impl Actor {
             self.pending = Some(pending);
             return Ok(());
         };
-        let state = record
-            .state_json
-            .as_deref()
-            .and_then(|json| serde_json::from_str(json).map_err(|e| warn!(error = %e, "unreadable engine state")).ok())
-            .unwrap_or_else(|| ConversationState::new(record.locale.as_deref()));
+        let state = match record.state_json.as_deref() {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("state_json: {e}") })?,
+            None => ConversationState::new(record.locale.as_deref()),
+        };
         self.state = Some(state);
         Ok(())
     }
@@ -415,21 +502,33 @@ impl Actor {
         Ok(())
     }
 
-    async fn on_notice(&mut self, flow: String, order: BTreeMap<String, String>) -> bool {
-        if let Err(e) = self.ensure_stored().await {
-            error!(error = %e, "cannot load conversation for a notice");
-            return false;
-        }
-        match self.run_engine(Event::Notice { flow, order }, Utc::now()).await {
-            Ok(()) => true,
-            Err(e) => {
-                error!(error = %e, "cannot store notice");
-                false
+    /// Stores the visitor's message and tells the socket (so the echo goes out at once),
+    /// then answers it.
+    async fn on_visitor(&mut self, client_id: String, input: VisitorInput, stored: oneshot::Sender<Stored>) {
+        let (event, answered) = match self.store_visitor(client_id, input).await {
+            Ok(Some(event)) => {
+                let (answered, answer) = oneshot::channel();
+                let _ = stored.send(Ok(answer));
+                (event, answered)
             }
-        }
+            Ok(None) => {
+                // A retry of a message that is stored and answered: nothing to do.
+                let (answered, answer) = oneshot::channel();
+                let _ = answered.send(Ok(()));
+                let _ = stored.send(Ok(answer));
+                return;
+            }
+            Err(e) => {
+                let _ = stored.send(Err(e));
+                return;
+            }
+        };
+        self.step_or_defer(event, Done::Visitor(answered)).await;
     }
 
-    async fn on_visitor(&mut self, client_id: String, input: VisitorInput) -> Result<(), ProtocolError> {
+    /// The event for a stored visitor message, or `None` when it was a retry that is
+    /// already answered.
+    async fn store_visitor(&mut self, client_id: String, input: VisitorInput) -> Result<Option<Event>, ProtocolError> {
         let internal = |e: StoreError| {
             error!(error = %e, "store failure");
             ProtocolError::new(ErrorCode::Internal, "Your message could not be saved; please retry.")
@@ -443,16 +542,14 @@ impl Actor {
                 ProtocolError::new(ErrorCode::UnknownChoice, format!("\"{value}\" is not an offered quick reply."))
             })?,
         };
-        let now = Utc::now();
         let message = NewMessage {
             from: Sender::Visitor,
             text: text.clone(),
-            at: now,
-            client_id: Some(client_id),
+            at: self.hub.shared.clock.now(),
+            client_id: Some(client_id.clone()),
             reply_to: None,
             extras: MessageExtras::default(),
         };
-        let client_id = message.client_id.clone().unwrap_or_default();
         let seq = match self.hub.shared.store.append_message(self.id, message).await {
             Ok(stored) => {
                 let seq = stored.seq;
@@ -463,85 +560,154 @@ impl Actor {
                 // A retry. Stored once; answered once — unless the answer failed last time.
                 match self.hub.shared.store.visitor_message(self.id, &client_id).await.map_err(internal)? {
                     Some((earlier, false)) => earlier.seq,
-                    _ => return Ok(()),
+                    _ => return Ok(None),
                 }
             }
             Err(e) => return Err(internal(e)),
         };
-        let event = match input {
+        Ok(Some(match input {
             VisitorInput::Text(_) => Event::VisitorText { seq, text },
             VisitorInput::Choice(value) => Event::VisitorChoice { seq, value },
-        };
-        self.run_engine(event, now).await.map_err(internal)
+        }))
     }
 
-    /// Steps the engine and carries out effects until none are left, then saves the state.
-    async fn run_engine(&mut self, first: Event, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn on_lookup_done(&mut self, lookup: PendingLookup, outcome: LookupOutcome) {
+        self.lookups_in_flight = self.lookups_in_flight.saturating_sub(1);
         let shared = Arc::clone(&self.hub.shared);
-        let Some(state) = self.state.as_mut() else { return Err(StoreError::NotFound(self.id)) };
-        let mut pending: VecDeque<Effect> = engine::step(state, first, &shared.script, &shared.policy, now).into();
-        while let Some(effect) = pending.pop_front() {
-            match effect {
-                Effect::Say(reply) => {
-                    let stored = shared.store.append_message(self.id, new_message(reply, now)).await?;
-                    let _ = self.live.send(Arc::new(stored));
+        if let LookupOutcome::Found(fields) = &outcome {
+            let now = shared.clock.now();
+            // Proven owner: later news about this order comes to this chat.
+            let order = fields.get("id").cloned().unwrap_or_else(|| lookup.order_id.clone());
+            if let Err(e) = shared.store.link_order(&order, self.id, now).await {
+                warn!(error = %e, "cannot link order to conversation");
+            }
+            // A proven e-mail is whose conversation this is (privacy requests).
+            let email = lookup.proof.trim();
+            if email.contains('@') {
+                if let Err(e) = shared.store.set_visitor(self.id, None, Some(email)).await {
+                    warn!(error = %e, "cannot record the visitor's e-mail");
                 }
-                Effect::Search { query, lang, asked_in, reply_to } => {
-                    let hits = search(&shared.kb, &query, &lang, asked_in.as_deref());
-                    let event = Event::SearchResults { reply_to, query, lang, hits };
-                    pending.extend(engine::step(state, event, &shared.script, &shared.policy, now));
-                }
-                Effect::RecordGap { seq, question, lang, near_miss } => {
-                    let gap = Gap {
-                        conversation: self.id,
-                        seq,
-                        at: now,
-                        lang,
-                        question,
-                        near_miss: near_miss.map(|n| (n.id, n.lang, n.confidence)),
-                    };
-                    // Losing a gap record must not cost the visitor their answer.
-                    if let Err(e) = shared.store.record_gap(gap).await {
-                        warn!(error = %e, "cannot record unanswered question");
-                    }
-                }
-                Effect::LookupOrder { order_id, proof, reply_to } => {
-                    let outcome = match &shared.orders {
-                        Some(orders) => orders.lookup(&order_id, &proof, self.client).await,
-                        None => LookupOutcome::Unavailable,
-                    };
-                    if let LookupOutcome::Found(fields) = &outcome {
-                        // Proven owner: later news about this order comes to this chat.
-                        let order = fields.get("id").cloned().unwrap_or(order_id);
-                        if let Err(e) = shared.store.link_order(&order, self.id, now).await {
-                            warn!(error = %e, "cannot link order to conversation");
-                        }
-                        // A proven e-mail is whose conversation this is (privacy requests).
-                        let email = proof.trim();
-                        if email.contains('@') {
-                            if let Err(e) = shared.store.set_visitor(self.id, None, Some(email)).await {
-                                warn!(error = %e, "cannot record the visitor's e-mail");
-                            }
-                        }
-                    }
-                    let event = Event::LookupResult { reply_to, outcome };
-                    pending.extend(engine::step(state, event, &shared.script, &shared.policy, now));
-                }
-                Effect::RecordCsat { score } => {
-                    if let Err(e) = shared.store.record_csat(self.id, score, now).await {
-                        warn!(error = %e, "cannot record satisfaction rating");
-                    }
-                }
-                Effect::RequestHandoff { reason } => info!(%reason, "handoff requested"),
             }
         }
-        let json = serde_json::to_string(&state).unwrap_or_default();
-        shared.store.save_state(self.id, Some(&state.lang), &json).await
+        let event = Event::LookupResult { reply_to: lookup.reply_to, outcome };
+        let result = self.step(event).await;
+        Done::Nobody.finish(result);
+        // What waited for the lookup goes next, in order, until another lookup starts.
+        while self.lookups_in_flight == 0 {
+            let Some((event, done)) = self.deferred.pop_front() else { break };
+            let result = self.step(event).await;
+            done.finish(result);
+        }
+    }
+
+    async fn step_or_defer(&mut self, event: Event, done: Done) {
+        if self.lookups_in_flight > 0 {
+            self.deferred.push_back((event, done));
+            return;
+        }
+        let result = self.step(event).await;
+        done.finish(result);
+    }
+
+    /// One engine step, off the actor's thread (searches are blocking work); its messages,
+    /// records and new state are stored in one transaction, then published; order lookups
+    /// it started run as tasks that report back through the mailbox.
+    async fn step(&mut self, event: Event) -> Result<usize, StoreError> {
+        let shared = Arc::clone(&self.hub.shared);
+        let Some(state) = self.state.clone() else { return Err(StoreError::NotFound(self.id)) };
+        let now = shared.clock.now();
+        let (kb, script, policy) = (Arc::clone(&shared.kb), Arc::clone(&shared.script), shared.policy);
+        let step = tokio::task::spawn_blocking(move || {
+            let Ok(step) = drive(&state, event, &script, &policy, now, &mut LivePorts { kb: &kb });
+            step
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("engine step panicked: {e}") })?;
+        let records = self.records(&step, now)?;
+        let stored = shared.store.commit_step(self.id, records).await?;
+        let said = stored.len();
+        for message in stored {
+            self.publish(message);
+        }
+        for effect in &step.records {
+            if let Effect::RequestHandoff { reason } = effect {
+                info!(%reason, "handoff requested");
+            }
+        }
+        for lookup in step.lookups.iter().cloned() {
+            self.start_lookup(lookup);
+        }
+        self.state = Some(step.state);
+        Ok(said)
+    }
+
+    fn records(&self, step: &Step, now: DateTime<Utc>) -> Result<StepRecords, StoreError> {
+        let mut records = StepRecords {
+            messages: Vec::new(),
+            gaps: Vec::new(),
+            ratings: Vec::new(),
+            lang: step.state.lang.clone(),
+            state_json: serde_json::to_string(&step.state)
+                .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("state: {e}") })?,
+        };
+        for effect in &step.records {
+            match effect {
+                Effect::Say(reply) => records.messages.push(new_message(reply.clone(), now)),
+                Effect::RecordGap { seq, question, lang, near_miss } => records.gaps.push(Gap {
+                    conversation: self.id,
+                    seq: *seq,
+                    at: now,
+                    lang: lang.clone(),
+                    question: question.clone(),
+                    near_miss: near_miss.as_ref().map(|n| (n.id.clone(), n.lang.clone(), n.confidence)),
+                }),
+                Effect::RecordCsat { score } => records.ratings.push((*score, now)),
+                Effect::RequestHandoff { .. } | Effect::Search { .. } | Effect::LookupOrder { .. } => {}
+            }
+        }
+        Ok(records)
+    }
+
+    /// Runs an order lookup (HTTP with retries, or our table) as its own task; the result
+    /// comes back as [`Command::LookupDone`].
+    fn start_lookup(&mut self, lookup: PendingLookup) {
+        let Some(mailbox) = self.mailbox.upgrade() else { return };
+        self.lookups_in_flight += 1;
+        let orders = self.hub.shared.orders.clone();
+        let client = self.client;
+        tokio::spawn(
+            async move {
+                let outcome = match orders {
+                    Some(orders) => orders.lookup(&lookup.order_id, &lookup.proof, client).await,
+                    None => LookupOutcome::Unavailable,
+                };
+                let _ = mailbox.send(Command::LookupDone { lookup, outcome }).await;
+            }
+            .in_current_span(),
+        );
     }
 
     fn publish(&self, message: ChatMessage) {
         // No subscribers is fine: the message is stored and will be replayed.
         let _ = self.live.send(Arc::new(message));
+    }
+}
+
+/// The conversation's searches go to the live knowledge base; its order lookups are
+/// started as tasks by the actor (see [`Actor::start_lookup`]).
+struct LivePorts<'a> {
+    kb: &'a SharedKb,
+}
+
+impl Ports for LivePorts<'_> {
+    type Error = std::convert::Infallible;
+
+    fn search(&mut self, query: &str, lang: &str, asked_in: Option<&str>) -> Result<Vec<KbHit>, Self::Error> {
+        Ok(search(self.kb, query, lang, asked_in))
+    }
+
+    fn lookup_order(&mut self, _: &str, _: &str) -> Option<LookupOutcome> {
+        None
     }
 }
 
@@ -556,13 +722,13 @@ fn new_message(reply: Reply, at: DateTime<Utc>) -> NewMessage {
     }
 }
 
-fn search(kb: &SharedKb, query: &str, lang: &str, asked_in: Option<&str>) -> Vec<crate::kb::KbHit> {
+fn search(kb: &SharedKb, query: &str, lang: &str, asked_in: Option<&str>) -> Vec<KbHit> {
     let Some(kb) = kb.load_full() else {
         warn!("knowledge base not loaded yet");
         return Vec::new();
     };
     let query = asked_in.map_or_else(|| query.to_owned(), |visitor| kb.without_function_words(query, visitor));
-    kb.search(&query, lang, SEARCH_LIMIT).unwrap_or_else(|e| {
+    kb.search(&query, lang, engine::SEARCH_LIMIT).unwrap_or_else(|e| {
         error!(error = %e, "search failed");
         Vec::new()
     })

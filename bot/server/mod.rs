@@ -18,6 +18,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::SharedClock;
 use arc_swap::ArcSwapOption;
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -172,6 +173,14 @@ fn conversation_limiter(per_hour: u32) -> governor::DefaultKeyedRateLimiter<crat
 /// # Errors
 /// When the data dir, database, flows or listen address are unusable.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    start_with_clock(config, Arc::new(crate::clock::SystemClock)).await
+}
+
+/// [`start`] with a clock of the caller's (tests drive time with a `ManualClock`).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<RunningServer, StartError> {
     let open_files = edge::raise_open_file_limit();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
@@ -196,6 +205,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config.answers,
         Some(lookup),
         config.edge.pending_conversations,
+        clock,
     );
     let notices_wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = crate::notices::Dispatcher {

@@ -9,6 +9,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::FuturesUnordered;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
@@ -110,7 +111,12 @@ struct Connection {
     client: IpAddr,
     /// When the client last sent anything (pongs included).
     last_heard: Instant,
+    /// Messages stored and not answered yet, by `client_id`: the socket keeps relaying
+    /// (and watching for shutdown) while the conversation works on them.
+    answering: FuturesUnordered<PendingAnswer>,
 }
+
+type PendingAnswer = futures_util::future::BoxFuture<'static, (String, Result<(), ProtocolError>)>;
 
 /// Why the session loop stops.
 enum Stop {
@@ -131,8 +137,16 @@ async fn session(socket: WebSocket, state: AppState, client: IpAddr) {
     let shutdown = state.shutdown.clone();
     let hello_deadline = tokio::time::Instant::now() + state.config.edge.hello_timeout;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-    let mut conn =
-        Connection { state, tx, attached: None, sent_max: Seq(0), limiter, client, last_heard: Instant::now() };
+    let mut conn = Connection {
+        state,
+        tx,
+        attached: None,
+        sent_max: Seq(0),
+        limiter,
+        client,
+        last_heard: Instant::now(),
+        answering: FuturesUnordered::new(),
+    };
     let stop = loop {
         let greeted = conn.attached.is_some();
         tokio::select! {
@@ -158,6 +172,11 @@ async fn session(socket: WebSocket, state: AppState, client: IpAddr) {
                 Err(Gone::ClosedByUs) => break Stop::ClosedByUs,
                 Err(Gone::Client) => break Stop::ClientGone,
             },
+            Some((client_id, answered)) = conn.answering.next(), if !conn.answering.is_empty() => {
+                if conn.on_answered(client_id, answered).await.is_err() {
+                    break Stop::ClientGone;
+                }
+            }
             live = next_live(conn.attached.as_mut()) => {
                 if conn.on_live(live).await.is_err() {
                     break Stop::ClientGone;
@@ -283,6 +302,24 @@ impl Connection {
         // Relay what the conversation stored before reporting, so errors come after echoes.
         self.drain_live().await?;
         match result {
+            Ok(answering) => {
+                self.answering.push(Box::pin(async move {
+                    let answered = answering.await.unwrap_or_else(|_| {
+                        Err(ProtocolError::new(ErrorCode::Internal, "The conversation stopped; please send again."))
+                    });
+                    (client_id, answered)
+                }));
+                Ok(())
+            }
+            Err(e) => self.send_error(e.for_client_id(Some(client_id))).await,
+        }
+    }
+
+    /// The answer to a message is stored (and published), or could not be: relays it, then
+    /// reports a failure so the widget can send again.
+    async fn on_answered(&mut self, client_id: String, answered: Result<(), ProtocolError>) -> Result<(), Gone> {
+        self.drain_live().await?;
+        match answered {
             Ok(()) => Ok(()),
             Err(e) => self.send_error(e.for_client_id(Some(client_id))).await,
         }

@@ -165,6 +165,21 @@ pub struct Gap {
     pub near_miss: Option<(String, String, f32)>,
 }
 
+/// What one engine step stores, all at once (see [`Store::commit_step`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecords {
+    /// Messages, in order.
+    pub messages: Vec<NewMessage>,
+    /// Questions that fell back.
+    pub gaps: Vec<Gap>,
+    /// Satisfaction ratings (1–5) with when they were given.
+    pub ratings: Vec<(u8, DateTime<Utc>)>,
+    /// The conversation language after the step.
+    pub lang: String,
+    /// The engine state after the step, serialized.
+    pub state_json: String,
+}
+
 /// Unanswered questions kept per conversation: one visitor cannot flood the editors' list.
 pub const MAX_GAPS_PER_CONVERSATION: i64 = 20;
 
@@ -211,11 +226,11 @@ pub trait Store: Send + Sync + 'static {
         id: ConversationId,
         client_id: &str,
     ) -> Result<Option<(ChatMessage, bool)>, StoreError>;
-    /// Saves the engine state and detected language.
-    async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError>;
-    /// Records an unanswered question (once per visitor message and question text, at
-    /// most [`MAX_GAPS_PER_CONVERSATION`] per conversation).
-    async fn record_gap(&self, gap: Gap) -> Result<(), StoreError>;
+    /// Stores everything one engine step decided in one transaction: its messages (each
+    /// with the next seq), unanswered questions (once per question text, at most
+    /// [`MAX_GAPS_PER_CONVERSATION`] per conversation), a rating, and the new state. Either
+    /// all of it is stored or none; returns the stored messages.
+    async fn commit_step(&self, id: ConversationId, step: StepRecords) -> Result<Vec<ChatMessage>, StoreError>;
     /// Unanswered questions since `since`, newest first, at most `limit`.
     async fn gaps(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Gap>, StoreError>;
     /// Remembers that a conversation proved it owns an order (for proactive notices).
@@ -229,6 +244,4 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_notice(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Marks a claimed notice delivered.
     async fn notice_delivered(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Keeps a satisfaction rating (1–5).
-    async fn record_csat(&self, id: ConversationId, score: u8, at: DateTime<Utc>) -> Result<(), StoreError>;
 }

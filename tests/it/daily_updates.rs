@@ -25,7 +25,8 @@ async fn orders_on_their_way_get_one_update_a_day() {
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let script = Arc::new(BotScript::load(&repo_path("flows")).expect("flows"));
     let kb = Arc::new(arc_swap::ArcSwapOption::empty());
-    let hub = Hub::new(Arc::clone(&store), kb, script, AnswerPolicy::default(), None, 100);
+    let clock: supportbot::clock::SharedClock = Arc::new(supportbot::clock::SystemClock);
+    let hub = Hub::new(Arc::clone(&store), kb, script, AnswerPolicy::default(), None, 100, clock);
     let hello = Hello { token: None, last_seq: None, locale: Some("en-GB".into()), page_url: None, identity: None };
     let opened = hub.create(&hello);
     let id = opened.record.id;

@@ -11,7 +11,8 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    ConversationExport, ConversationRecord, Gap, NewConversation, NewMessage, Store, StoreError, VisitorSelector,
+    ConversationExport, ConversationRecord, Gap, NewConversation, NewMessage, StepRecords, Store, StoreError,
+    VisitorSelector,
 };
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, MessageExtras, Sender};
@@ -111,6 +112,34 @@ fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
         reply_to: row.get::<Option<i64>, _>("reply_to").map(Seq),
         extras,
     })
+}
+
+/// Records an unanswered question inside `tx` (deduplicated and capped per conversation).
+async fn insert_gap(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, gap: Gap) -> Result<(), StoreError> {
+    let (near_id, near_lang, near_score) = match gap.near_miss {
+        Some((id, lang, score)) => (Some(id), Some(lang), Some(f64::from(score))),
+        None => (None, None, None),
+    };
+    let conversation = gap.conversation.0.to_string();
+    sqlx::query(
+        "INSERT OR IGNORE INTO kb_gaps (conversation_id, seq, at, lang, question, near_miss_id, near_miss_lang, \
+         near_miss_score) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+         WHERE (SELECT COUNT(*) FROM kb_gaps WHERE conversation_id = ?1) < ?9 \
+         AND NOT EXISTS (SELECT 1 FROM kb_gaps WHERE conversation_id = ?1 AND question = ?5)",
+    )
+    .bind(&conversation)
+    .bind(gap.seq.0)
+    .bind(gap.at.timestamp_millis())
+    .bind(&gap.lang)
+    .bind(&gap.question)
+    .bind(near_id)
+    .bind(near_lang)
+    .bind(near_score)
+    .bind(super::MAX_GAPS_PER_CONVERSATION)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("record gap"))?;
+    Ok(())
 }
 
 /// Appends a message with the conversation's next seq inside `tx`.
@@ -294,42 +323,36 @@ impl Store for SqliteStore {
         row.map(|r| Ok((message_from_row(&r)?, r.get::<bool, _>("answered")))).transpose()
     }
 
-    async fn save_state(&self, id: ConversationId, lang: Option<&str>, state_json: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE conversations SET state_json = ?, lang = COALESCE(?, lang) WHERE id = ?")
-            .bind(state_json)
-            .bind(lang)
+    async fn commit_step(&self, id: ConversationId, step: StepRecords) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("begin step"))?;
+        let mut stored = Vec::with_capacity(step.messages.len());
+        for message in step.messages {
+            stored.push(insert_message(&mut tx, id, message).await?);
+        }
+        for gap in step.gaps {
+            insert_gap(&mut tx, gap).await?;
+        }
+        for (score, at) in step.ratings {
+            sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
+                .bind(id.0.to_string())
+                .bind(i64::from(score))
+                .bind(at.timestamp_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("record csat"))?;
+        }
+        let updated = sqlx::query("UPDATE conversations SET state_json = ?, lang = ? WHERE id = ?")
+            .bind(&step.state_json)
+            .bind(&step.lang)
             .bind(id.0.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(query_err("save state"))?;
-        Ok(())
-    }
-
-    async fn record_gap(&self, gap: Gap) -> Result<(), StoreError> {
-        let (near_id, near_lang, near_score) = match gap.near_miss {
-            Some((id, lang, score)) => (Some(id), Some(lang), Some(f64::from(score))),
-            None => (None, None, None),
-        };
-        let conversation = gap.conversation.0.to_string();
-        sqlx::query(
-            "INSERT OR IGNORE INTO kb_gaps (conversation_id, seq, at, lang, question, near_miss_id, near_miss_lang, \
-             near_miss_score) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-             WHERE (SELECT COUNT(*) FROM kb_gaps WHERE conversation_id = ?1) < ?9 \
-             AND NOT EXISTS (SELECT 1 FROM kb_gaps WHERE conversation_id = ?1 AND question = ?5)",
-        )
-        .bind(&conversation)
-        .bind(gap.seq.0)
-        .bind(gap.at.timestamp_millis())
-        .bind(&gap.lang)
-        .bind(&gap.question)
-        .bind(near_id)
-        .bind(near_lang)
-        .bind(near_score)
-        .bind(super::MAX_GAPS_PER_CONVERSATION)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("record gap"))?;
-        Ok(())
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        tx.commit().await.map_err(query_err("commit step"))?;
+        Ok(stored)
     }
 
     async fn link_order(&self, order_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -401,17 +424,6 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(query_err("notice delivered"))?;
-        Ok(())
-    }
-
-    async fn record_csat(&self, id: ConversationId, score: u8, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
-            .bind(id.0.to_string())
-            .bind(i64::from(score))
-            .bind(at.timestamp_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("record csat"))?;
         Ok(())
     }
 
