@@ -24,10 +24,7 @@ use crate::orders::lookup::order_slots;
 use crate::orders::{EmbeddedOrders, OrderSource, OrderStatus};
 use crate::store::Store;
 
-/// The flow a delay runs.
-pub const DELAY_FLOW: &str = "delay_notice";
-/// The flow of a daily progress update.
-pub const PROGRESS_FLOW: &str = "progress_update";
+pub use crate::flows::{DELAY_FLOW, PROGRESS_FLOW};
 
 /// Optional daily progress updates for orders still on their way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

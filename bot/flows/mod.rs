@@ -14,6 +14,28 @@ pub use catalog::Catalog;
 pub use script::FlowSet;
 pub use smalltalk::{SmalltalkIntent, SmalltalkRules};
 
+/// Small-talk intent a visitor uses to ask for a person.
+pub const HANDOFF_INTENT: &str = "handoff";
+/// Small-talk intent that leaves a flow.
+pub const CANCEL_INTENT: &str = "cancel";
+/// The flow a delay notice runs.
+pub const DELAY_FLOW: &str = "delay_notice";
+/// The flow of a daily progress update.
+pub const PROGRESS_FLOW: &str = "progress_update";
+
+/// Intents the code acts on by id, with what breaks without them; loading fails if one is
+/// missing.
+pub const REQUIRED_INTENTS: [(&str, &str); 2] = [
+    (HANDOFF_INTENT, "visitors could not ask for a person"),
+    (CANCEL_INTENT, "visitors could not leave a flow"),
+];
+
+/// Flows the code starts by id, with what breaks without them.
+pub const REQUIRED_FLOWS: [(&str, &str); 2] = [
+    (DELAY_FLOW, "delay notices could not be sent"),
+    (PROGRESS_FLOW, "daily progress updates could not be sent"),
+];
+
 /// A flows-directory file that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -111,5 +133,40 @@ mod tests {
     #[test]
     fn repo_flows_dir_loads() {
         BotScript::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("flows")).expect("flows/ is valid");
+    }
+
+    /// A copy of the repo's flows directory with `edit` applied to one file's text.
+    fn flows_with(file: &str, edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["smalltalk.toml", "order-tracking.toml"] {
+            let text = std::fs::read_to_string(repo.join(name)).expect("read");
+            let text = if name == file { edit(&text) } else { text };
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        std::fs::create_dir(dir.path().join("messages")).expect("mkdir");
+        for entry in std::fs::read_dir(repo.join("messages")).expect("messages").flatten() {
+            std::fs::copy(entry.path(), dir.path().join("messages").join(entry.file_name())).expect("copy");
+        }
+        dir
+    }
+
+    #[test]
+    fn a_missing_handoff_intent_fails_loading_with_file_and_line() {
+        let dir = flows_with("smalltalk.toml", |t| t.replace("id = \"handoff\"", "id = \"handoff_renamed\""));
+        let errors = BotScript::load(dir.path()).expect_err("handoff intent is required");
+        let e = errors.iter().find(|e| e.message.contains("required intent \"handoff\"")).expect("named");
+        assert!(e.path.ends_with("smalltalk.toml"), "{e}");
+        assert!(e.line.is_some_and(|l| l > 1), "{e}");
+    }
+
+    #[test]
+    fn a_missing_notice_flow_fails_loading() {
+        let dir = flows_with("order-tracking.toml", |t| t.replace("id = \"delay_notice\"", "id = \"delay_renamed\""));
+        let errors = BotScript::load(dir.path()).expect_err("delay_notice flow is required");
+        assert!(
+            errors.iter().any(|e| e.message.contains("required flow \"delay_notice\"") && e.line.is_some()),
+            "{errors:?}"
+        );
     }
 }

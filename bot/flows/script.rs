@@ -239,6 +239,24 @@ pub struct IntentMatch {
 }
 
 impl FlowSet {
+    /// Errors for flows the code starts by name (notices) that no file defines, placed at
+    /// the end of the first flow file (where one would add them).
+    fn missing_required_flows(&self, files: &[(PathBuf, String)]) -> Vec<FlowError> {
+        let (path, line) = files.first().map_or_else(
+            || (PathBuf::from("<flows>"), None),
+            |(path, text)| (path.clone(), Some(line_of(text, text.len()))),
+        );
+        super::REQUIRED_FLOWS
+            .iter()
+            .filter(|(id, _)| !self.flows.contains_key(*id))
+            .map(|(id, why)| FlowError {
+                path: path.clone(),
+                line,
+                message: format!("required flow {id:?} is missing ({why})"),
+            })
+            .collect()
+    }
+
     /// A flow by id.
     #[must_use]
     pub fn flow(&self, id: &str) -> Option<&Flow> {
@@ -376,6 +394,9 @@ impl FlowSet {
                 patterns.insert(lang, compiled);
             }
             set.intents.push(FlowIntent { id, flow: raw.flow, patterns });
+        }
+        if errors.is_empty() {
+            errors.extend(set.missing_required_flows(&files));
         }
         if errors.is_empty() { Ok((set, warnings)) } else { Err(errors) }
     }

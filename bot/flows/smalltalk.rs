@@ -70,6 +70,15 @@ impl SmalltalkRules {
             }
             intents.push(SmalltalkIntent { id: intent.id, reply: intent.reply, patterns });
         }
+        for (id, why) in super::REQUIRED_INTENTS {
+            if !intents.iter().any(|i| i.id == *id) {
+                errors.push(FlowError {
+                    path: path.clone(),
+                    line: Some(line_of(&text, text.len())),
+                    message: format!("required intent {id:?} is missing ({why})"),
+                });
+            }
+        }
         if errors.is_empty() { Ok(Self { intents }) } else { Err(errors) }
     }
 
