@@ -20,6 +20,7 @@ pub mod config;
 pub mod conversations;
 pub mod engine;
 pub mod flows;
+pub mod handoff;
 pub mod identity;
 pub mod ids;
 pub mod kb;
