@@ -108,7 +108,12 @@ async fn login(
     JsonBody(body): JsonBody<LoginBody, LOGIN_MAX>,
 ) -> Response {
     match state.accounts.login(&body.email, &body.password, client).await {
-        Ok(session) => Json(session).into_response(),
+        Ok(session) => {
+            // The body carries a secret: no cache may keep it.
+            let mut response = Json(session).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
         Err(AccountError::RateLimited { retry_after }) => {
             let mut response = api_error(AccountError::RateLimited { retry_after }).into_response();
             let seconds = retry_after.as_secs().max(1);

@@ -79,8 +79,10 @@ async fn add_agent(server: &TestServer, email: &str, password: &str) -> Value {
 async fn an_agent_logs_in_sees_themself_and_logs_out() {
     let server = TestServer::start().await;
     let agent = add_agent(&server, "maria@shop.example", "correct horse battery").await;
-    let (status, session) = login(&server, "Maria@Shop.Example", "correct horse battery").await;
+    let (status, headers, session) =
+        login_from(&server, "127.0.0.1", "Maria@Shop.Example", "correct horse battery").await;
     assert_eq!(status, 200, "{session}");
+    assert_eq!(headers["cache-control"], "no-store", "the token is not cached");
     let token = session["token"].as_str().expect("token").to_owned();
     assert_eq!(session["agent"]["id"], agent["id"]);
     assert!(session["expires_at"].is_string());
