@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use supportbot::auth::{Role, hash_token, new_token};
 use supportbot::config::{Config, OrderSourceConfig, ServeArgs};
+use supportbot::handoff::accounts::{Accounts, AgentDraft, AgentRole, TeamDraft, password};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -43,6 +44,81 @@ enum Command {
         #[command(subcommand)]
         command: OrdersCommand,
     },
+    /// Agents who take handed-off chats (in the server's database).
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Teams of agents (in the server's database).
+    Teams {
+        #[command(subcommand)]
+        command: TeamsCommand,
+    },
+}
+
+/// Where a password comes from: never the command line (it would sit in shell history and
+/// the process list).
+const PASSWORD_ENV: &str = "SUPPORTBOT_AGENT_PASSWORD";
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Create an agent. The password is read from SUPPORTBOT_AGENT_PASSWORD or, if unset,
+    /// one line of standard input.
+    Add {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Display name shown to visitors.
+        #[arg(long)]
+        name: String,
+        /// A team id (the team must exist); repeat for several.
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        /// Concurrent chats [default: 3].
+        #[arg(long)]
+        capacity: Option<u32>,
+        /// agent | manager | editor; repeat for several [default: agent].
+        #[arg(long = "role")]
+        roles: Vec<AgentRole>,
+    },
+    /// List agents.
+    List,
+    /// Delete an agent (refused while they hold chats).
+    Remove {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// Set an agent's password (read like `add`'s) and end their sessions.
+    Password {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// Print the argon2id hash of a password (read like `add`'s) for `[[agents]]
+    /// password_hash` in the config file.
+    HashPassword,
+}
+
+#[derive(Subcommand)]
+enum TeamsCommand {
+    /// Create a team.
+    Add {
+        /// Team id: a-z, 0-9, _ and -, at most 40.
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A skill (orders, billing); repeat for several.
+        #[arg(long = "skill")]
+        skills: Vec<String>,
+        /// A language tag (en, pl); repeat for several.
+        #[arg(long = "lang")]
+        languages: Vec<String>,
+    },
+    /// List teams.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -185,7 +261,120 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Agents { command } => agents_command(&config, command).await,
+        Command::Teams { command } => teams_command(&config, command).await,
     }
+}
+
+/// The server's database, for the account commands.
+async fn open_accounts(config: &Config) -> anyhow::Result<(supportbot::store::SqliteStore, Accounts)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = supportbot::store::SqliteStore::open(&config.data_dir.join("supportbot.db")).await?;
+    let clock = std::sync::Arc::new(supportbot::clock::SystemClock);
+    let accounts = Accounts::new(store.pool().clone(), clock, config.accounts);
+    Ok((store, accounts))
+}
+
+/// A password from `SUPPORTBOT_AGENT_PASSWORD`, or one line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return Ok(password);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!(
+            "Password (at least {} characters; it will be visible): ",
+            supportbot::handoff::accounts::validate::MIN_PASSWORD
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(!password.is_empty(), "no password: set {PASSWORD_ENV} or write it on standard input");
+    Ok(password.to_owned())
+}
+
+async fn agents_command(config: &Config, command: AgentsCommand) -> anyhow::Result<()> {
+    if let AgentsCommand::HashPassword = command {
+        let plain = read_password()?;
+        supportbot::handoff::accounts::validate::password(&plain)?;
+        println!("{}", password::hash(&plain)?);
+        return Ok(());
+    }
+    let (store, accounts) = open_accounts(config).await?;
+    let result = run_agents_command(&accounts, command).await;
+    store.close().await;
+    result
+}
+
+async fn run_agents_command(accounts: &Accounts, command: AgentsCommand) -> anyhow::Result<()> {
+    match command {
+        AgentsCommand::Add { email, name, teams, capacity, roles } => {
+            let password = read_password()?;
+            let draft =
+                AgentDraft { email, name, password: Some(password), capacity, roles, teams, ..AgentDraft::default() };
+            let agent = accounts.create_agent(draft).await?;
+            println!("created agent {} ({}) with id {}", agent.email, agent.name, agent.id);
+        }
+        AgentsCommand::List => {
+            for agent in accounts.list_agents().await? {
+                let teams: Vec<&str> = agent.teams.iter().map(|t| t.as_str()).collect();
+                let roles: Vec<&str> = agent.roles.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "{}\t{}\tcapacity {}\tteams [{}]\troles [{}]{}",
+                    agent.email,
+                    agent.name,
+                    agent.capacity,
+                    teams.join(", "),
+                    roles.join(", "),
+                    if agent.disabled { "\tdisabled" } else { "" }
+                );
+            }
+        }
+        AgentsCommand::Remove { email } => {
+            let agent = accounts.agent_by_email(&email).await?;
+            accounts.delete_agent(&agent.id).await?;
+            println!("removed agent {}", agent.email);
+        }
+        AgentsCommand::Password { email } => {
+            let agent = accounts.agent_by_email(&email).await?;
+            let password = read_password()?;
+            accounts.set_password(&agent.id, &password).await?;
+            println!("password of {} changed; their sessions were ended", agent.email);
+        }
+        AgentsCommand::HashPassword => {}
+    }
+    Ok(())
+}
+
+async fn teams_command(config: &Config, command: TeamsCommand) -> anyhow::Result<()> {
+    let (store, accounts) = open_accounts(config).await?;
+    let result = async {
+        match command {
+            TeamsCommand::Add { id, name, skills, languages } => {
+                let team =
+                    accounts.create_team(&TeamDraft { id: Some(id), name, skills, languages, hours: None }).await?;
+                println!("created team {} ({})", team.id, team.name);
+            }
+            TeamsCommand::List => {
+                for team in accounts.list_teams().await? {
+                    println!(
+                        "{}\t{}\tskills [{}]\tlanguages [{}]{}",
+                        team.id,
+                        team.name,
+                        team.skills.join(", "),
+                        team.languages.join(", "),
+                        team.hours.as_ref().map(|h| format!("\thours in {}", h.time_zone)).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 /// Imports the good rows, prints each bad one with its line; false when any row failed.

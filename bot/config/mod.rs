@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::auth::ApiToken;
 use crate::engine::AnswerPolicy;
 
+mod accounts;
 mod handoff;
 mod limits;
 mod orders;
@@ -72,6 +73,12 @@ struct FileConfig {
     retention: FileRetention,
     #[serde(default)]
     handoff: handoff::FileHandoff,
+    #[serde(default)]
+    teams: Vec<crate::handoff::accounts::TeamConfig>,
+    #[serde(default)]
+    agents: Vec<crate::handoff::accounts::AgentConfig>,
+    #[serde(default)]
+    agent_sessions: accounts::FileAgentSessions,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +158,12 @@ pub struct Config {
     pub daily_updates: Option<crate::notices::DailyUpdates>,
     /// How chats reach people.
     pub handoff: HandoffConfig,
+    /// Teams from `[[teams]]`, upserted into the database at start.
+    pub teams: Vec<crate::handoff::accounts::TeamConfig>,
+    /// Agents from `[[agents]]` (password hashes), upserted by e-mail at start.
+    pub agents: Vec<crate::handoff::accounts::AgentConfig>,
+    /// Agent session length and login limits (`[agent_sessions]`).
+    pub accounts: crate::handoff::accounts::AccountSettings,
 }
 
 /// Why a configuration could not be loaded.
@@ -202,6 +215,9 @@ impl Default for Config {
             identity_secret: None,
             identity_max_lifetime_secs: 24 * 60 * 60,
             handoff: HandoffConfig::default(),
+            teams: Vec::new(),
+            agents: Vec::new(),
+            accounts: crate::handoff::accounts::AccountSettings::default(),
         }
     }
 }
@@ -256,6 +272,9 @@ impl Config {
                 Some(s) if (60..=366 * 24 * 60 * 60).contains(&s) => s,
                 Some(_) => return Err(invalid("identity.max_lifetime_secs", "must be between 60 and 31622400")),
             },
+            accounts: accounts::resolve_sessions(&file.agent_sessions)?,
+            teams: file.teams,
+            agents: file.agents,
         };
         config.validate()?;
         Ok(config)
@@ -266,6 +285,7 @@ impl Config {
         if !(0.0..=1.0).contains(&a.min_confidence) || !(0.0..=a.min_confidence).contains(&a.related_min_confidence) {
             return Err(invalid("answers", "need 0 ≤ related_min_confidence ≤ min_confidence ≤ 1"));
         }
+        accounts::check_accounts(&self.agents, &self.teams)?;
         if let Some(t) = self.tokens.iter().find(|t| !crate::auth::is_sha256_hex(&t.sha256)) {
             return Err(ConfigError::Invalid {
                 key: "tokens.sha256",

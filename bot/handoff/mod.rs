@@ -6,4 +6,5 @@
 //! when, and keeps the queue. It never writes a conversation itself: it asks the
 //! conversation's actor, which stays the only writer.
 
+pub mod accounts;
 pub mod hours;

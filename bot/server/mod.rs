@@ -3,6 +3,7 @@
 //! Holds no business rules: sockets decode frames and forward them to the conversation's
 //! actor; pages render what the knowledge base holds.
 
+mod agents_api;
 mod api;
 pub mod client_addr;
 pub mod edge;
@@ -32,6 +33,7 @@ use tracing::info;
 use crate::config::{Config, OrderSourceConfig};
 use crate::conversations::Hub;
 use crate::flows::{BotScript, FlowError};
+use crate::handoff::accounts::{AccountError, Accounts, DemoAgent};
 use crate::kb::SharedKb;
 use crate::kb::reload::KbService;
 use crate::orders::import::{ImportError, seed_if_empty};
@@ -61,6 +63,8 @@ pub struct AppState {
     pub orders: Orders,
     /// New conversations per client address.
     pub conversation_limiter: Arc<governor::DefaultKeyedRateLimiter<crate::ids::AddressKey>>,
+    /// Agents, teams, logins and sessions (the admin API, `/api/agent/*`, the agent socket).
+    pub accounts: Accounts,
 }
 
 /// Why the server could not start.
@@ -83,6 +87,9 @@ pub enum StartError {
     /// The order source could not be set up (the HTTP client, or the sample orders file).
     #[error("orders: {0}")]
     Orders(String),
+    /// Configured agents or teams could not be stored, or the demo agent not made.
+    #[error("agents and teams: {0}")]
+    Accounts(#[from] AccountError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -110,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .merge(kb_api::routes())
         .merge(orders_api::routes())
         .merge(privacy_api::routes())
+        .merge(agents_api::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), api::request_deadline))
@@ -147,6 +155,21 @@ async fn open_orders(config: &Config, store: &SqliteStore) -> Result<Orders, Sta
     }
 }
 
+/// The accounts service over our database, with the configured teams and agents upserted.
+async fn open_accounts(config: &Config, store: &SqliteStore, clock: SharedClock) -> Result<Accounts, StartError> {
+    let accounts = Accounts::new(store.pool().clone(), clock, config.accounts);
+    let report = accounts.sync_config(&config.agents, &config.teams).await?;
+    if report != crate::handoff::accounts::SyncReport::default() {
+        info!(
+            teams = report.teams,
+            agents_created = report.agents_created,
+            agents_updated = report.agents_updated,
+            "agents and teams from the config file"
+        );
+    }
+    Ok(accounts)
+}
+
 /// A started server: where it listens, and how to stop it.
 pub struct RunningServer {
     /// The bound address (useful with port 0).
@@ -155,6 +178,8 @@ pub struct RunningServer {
     pub shutdown: CancellationToken,
     /// Resolves when the server has stopped.
     pub task: tokio::task::JoinHandle<()>,
+    /// The demo agent made at this start (no agents existed), with its one-time password.
+    pub demo_agent: Option<DemoAgent>,
 }
 
 /// New conversations per address: `per_hour`, in bursts of a third of that.
@@ -187,6 +212,8 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let script = BotScript::load(&config.flows_dir).map_err(StartError::Flows)?;
     let store = SqliteStore::open(&config.data_dir.join("supportbot.db")).await?;
     let orders = open_orders(&config, &store).await?;
+    let accounts = open_accounts(&config, &store, Arc::clone(&clock)).await?;
+    let demo_agent = accounts.ensure_demo_agent().await?;
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -233,6 +260,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         kb_edits: Arc::new(tokio::sync::Mutex::new(())),
         orders,
         conversation_limiter,
+        accounts,
     };
     let edge_limits = state.config.edge.clone();
     let admission = edge::admission::Admission::new(edge::admission_limits(&edge_limits, open_files));
@@ -250,5 +278,16 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         per_address = caps.per_address,
         "supportbot listening on http://{addr}/"
     );
-    Ok(RunningServer { addr, shutdown, task })
+    if let Some(demo) = &demo_agent {
+        info!(
+            email = demo.email.as_str(),
+            password = demo.password.as_str(),
+            "no agents were set up, so a demo agent was created: log in as {} with password {} \
+             (shown only now; change it with `supportbot agents password --email {}`)",
+            demo.email,
+            demo.password,
+            demo.email
+        );
+    }
+    Ok(RunningServer { addr, shutdown, task, demo_agent })
 }

@@ -75,8 +75,13 @@ impl TestServer {
 
     /// Any configuration; waits until the knowledge base is loaded.
     pub async fn start_with(config: Config) -> Self {
+        Self::start_with_clock(config, std::sync::Arc::new(supportbot::clock::SystemClock)).await
+    }
+
+    /// Any configuration and a clock the test drives (`ManualClock`).
+    pub async fn start_with_clock(config: Config, clock: supportbot::clock::SharedClock) -> Self {
         let data_dir = config.data_dir.clone();
-        let running = supportbot::server::start(config).await.expect("server starts");
+        let running = supportbot::server::start_with_clock(config, clock).await.expect("server starts");
         let addr = running.addr;
         let server = Self { addr, running, data_dir, _temp: None };
         server.wait_healthy().await;
@@ -107,6 +112,11 @@ impl TestServer {
         self.running.shutdown.cancel();
         tokio::time::timeout(WAIT, self.running.task).await.expect("server stops in time").expect("server task");
         self._temp
+    }
+
+    /// The demo agent this start created (no agents existed), with its password.
+    pub fn demo_agent(&self) -> Option<&supportbot::handoff::accounts::DemoAgent> {
+        self.running.demo_agent.as_ref()
     }
 
     pub fn url(&self, path: &str) -> String {

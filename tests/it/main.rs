@@ -2,6 +2,7 @@
 //! and talks to it the way the widget does, over real WebSockets and HTTP.
 
 mod abuse;
+mod agents;
 mod bad_input;
 mod body_flood;
 mod chat;
