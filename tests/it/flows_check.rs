@@ -41,11 +41,13 @@ type = "end"
 message = "smalltalk_goodbye"
 "#;
 
-/// A flows dir with the repo's catalogs and one flow file.
+/// A flows dir with the repo's catalogs, the shipped flows (the notice flows are required)
+/// and one flow file.
 fn flows_dir_with(flow: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp");
     std::fs::create_dir_all(dir.path().join("messages")).expect("mkdir");
     std::fs::copy(repo_path("flows/messages/en.toml"), dir.path().join("messages/en.toml")).expect("copy");
+    std::fs::copy(repo_path("flows/order-tracking.toml"), dir.path().join("order-tracking.toml")).expect("copy");
     std::fs::write(dir.path().join("test-flow.toml"), flow).expect("write");
     dir
 }
