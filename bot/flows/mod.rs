@@ -25,16 +25,12 @@ pub const PROGRESS_FLOW: &str = "progress_update";
 
 /// Intents the code acts on by id, with what breaks without them; loading fails if one is
 /// missing.
-pub const REQUIRED_INTENTS: [(&str, &str); 2] = [
-    (HANDOFF_INTENT, "visitors could not ask for a person"),
-    (CANCEL_INTENT, "visitors could not leave a flow"),
-];
+pub const REQUIRED_INTENTS: [(&str, &str); 2] =
+    [(HANDOFF_INTENT, "visitors could not ask for a person"), (CANCEL_INTENT, "visitors could not leave a flow")];
 
 /// Flows the code starts by id, with what breaks without them.
-pub const REQUIRED_FLOWS: [(&str, &str); 2] = [
-    (DELAY_FLOW, "delay notices could not be sent"),
-    (PROGRESS_FLOW, "daily progress updates could not be sent"),
-];
+pub const REQUIRED_FLOWS: [(&str, &str); 2] =
+    [(DELAY_FLOW, "delay notices could not be sent"), (PROGRESS_FLOW, "daily progress updates could not be sent")];
 
 /// A flows-directory file that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
