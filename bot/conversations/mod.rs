@@ -182,12 +182,6 @@ impl Hub {
         Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, actors, pending }) }
     }
 
-    /// The clock every conversation reads.
-    #[must_use]
-    pub fn clock(&self) -> &SharedClock {
-        &self.shared.clock
-    }
-
     fn pending(&self) -> std::sync::MutexGuard<'_, PendingTable> {
         self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -26,17 +26,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = client.request(method, server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.json().await.unwrap_or(Value::Null))
+    crate::harness::api_call(client, server.url(path), method, token, body).await
 }
 
 async fn manager(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {

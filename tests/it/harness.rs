@@ -305,6 +305,29 @@ impl Client {
 }
 
 /// A TCP connection to `addr` from the loopback address `local`.
+/// One JSON API call as a client makes it: optional bearer token and JSON body. Returns
+/// the status, the headers and the body (JSON, or the raw text as a string when not JSON).
+pub async fn api_call(
+    http: &reqwest::Client,
+    url: String,
+    method: reqwest::Method,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 pub async fn tcp_from(addr: SocketAddr, local: &str) -> std::io::Result<TcpStream> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(local.parse().map_err(std::io::Error::other)?, 0))?;

@@ -49,17 +49,8 @@ impl<'s> Api<'s> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let (status, _, body) = crate::harness::api_call(&self.http, self.server.url(path), method, token, body).await;
+        (status, body)
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
