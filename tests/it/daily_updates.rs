@@ -49,7 +49,7 @@ async fn orders_on_their_way_get_one_update_a_day() {
     assert_eq!(dispatcher.send_daily_updates(day1).await.expect("run"), 1, "one order on its way");
     assert_eq!(dispatcher.send_daily_updates(day1 + Duration::hours(3)).await.expect("run"), 0, "once a day");
     assert_eq!(dispatcher.send_daily_updates(day1 + Duration::days(1)).await.expect("run"), 1, "and again tomorrow");
-    let messages = store.messages_after(id, Seq(0), 100).await.expect("messages");
+    let messages = store.messages_after(id, Seq(0), 100, false).await.expect("messages");
     let updates: Vec<&str> =
         messages.iter().map(|m| m.text.as_str()).filter(|t| t.contains("Today's update on your order")).collect();
     assert_eq!(updates.len(), 2, "{messages:#?}");

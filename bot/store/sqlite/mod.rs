@@ -495,7 +495,7 @@ mod tests {
             Err(StoreError::DuplicateClientId)
         ));
         assert_eq!(store.append_message(id, msg("b", None)).await.expect("b").seq, Seq(2));
-        let after = store.messages_after(id, Seq(1), 100).await.expect("read");
+        let after = store.messages_after(id, Seq(1), 100, false).await.expect("read");
         assert_eq!(after.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["b"]);
         let found = store.conversation_by_token_hash("h").await.expect("find").expect("exists");
         assert_eq!(found.last_seq, Seq(2));
