@@ -358,13 +358,32 @@ pub struct MessageExtras {
     /// Related articles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub articles: Vec<ArticleLink>,
+    /// The person who wrote an agent message (or a private note).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author>,
+    /// A private note for agents: never sent to or replayed for a visitor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+}
+
+/// A person writing in a conversation, as visitors see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    /// Agent id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
 }
 
 impl MessageExtras {
     /// True when nothing beyond the text is attached.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.source.is_none() && self.quick_replies.is_empty() && self.articles.is_empty()
+        self.source.is_none()
+            && self.quick_replies.is_empty()
+            && self.articles.is_empty()
+            && self.author.is_none()
+            && !self.private
     }
 }
 
@@ -412,6 +431,19 @@ pub enum ServerFrame {
     },
     /// A conversation message.
     Message(ChatMessage),
+    /// The visitor's place in the queue for a person changed.
+    Queue {
+        /// 1 = next.
+        position: usize,
+        /// Estimated wait in whole minutes, from recent handling times.
+        eta_minutes: u32,
+    },
+    /// The agent is typing.
+    Typing {
+        /// The agent's display name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// A rejected frame or a failure.
     Error {
         /// Stable code.

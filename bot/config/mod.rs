@@ -11,9 +11,11 @@ use crate::auth::ApiToken;
 use crate::engine::AnswerPolicy;
 
 mod accounts;
+mod handoff;
 mod limits;
 mod orders;
 
+pub use handoff::{HandoffConfig, RouteRule};
 pub use limits::{EdgeLimits, RetentionPolicy, SocketLimits};
 use limits::{FileLimits, FileRetention};
 use orders::{FileNotices, FileOrders, resolve_orders, resolve_webhook};
@@ -69,6 +71,8 @@ struct FileConfig {
     identity: FileIdentity,
     #[serde(default)]
     retention: FileRetention,
+    #[serde(default)]
+    handoff: handoff::FileHandoff,
     #[serde(default)]
     teams: Vec<crate::handoff::accounts::TeamConfig>,
     #[serde(default)]
@@ -152,6 +156,8 @@ pub struct Config {
     pub identity_max_lifetime_secs: i64,
     /// Daily progress updates for orders on their way (off by default).
     pub daily_updates: Option<crate::notices::DailyUpdates>,
+    /// How chats reach people.
+    pub handoff: HandoffConfig,
     /// Teams from `[[teams]]`, upserted into the database at start.
     pub teams: Vec<crate::handoff::accounts::TeamConfig>,
     /// Agents from `[[agents]]` (password hashes), upserted by e-mail at start.
@@ -208,6 +214,7 @@ impl Default for Config {
             daily_updates: None,
             identity_secret: None,
             identity_max_lifetime_secs: 24 * 60 * 60,
+            handoff: HandoffConfig::default(),
             teams: Vec::new(),
             agents: Vec::new(),
             accounts: crate::handoff::accounts::AccountSettings::default(),
@@ -227,6 +234,7 @@ impl Config {
         };
         let d = Self::default();
         let (socket_limits, edge) = limits::resolve_limits(file.limits)?;
+        let handoff = handoff::resolve_handoff(file.handoff)?;
         let config = Self {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
@@ -240,7 +248,9 @@ impl Config {
             answers: AnswerPolicy {
                 min_confidence: file.answers.min_confidence.unwrap_or(d.answers.min_confidence),
                 related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),
+                handoff_after_fallbacks: handoff.after_fallbacks,
             },
+            handoff,
             tokens: file.tokens,
             orders: resolve_orders(file.orders, args.orders_auth_header.as_deref())?,
             daily_updates: match (file.notices.daily_updates, file.notices.daily_update_hour_utc) {

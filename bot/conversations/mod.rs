@@ -24,12 +24,16 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::clock::SharedClock;
 use crate::engine::AnswerPolicy;
 use crate::engine::driver::{PendingLookup, Ports, Step, drive};
-use crate::engine::{self, ConversationState, Effect, Event, LookupOutcome, Reply};
+use crate::engine::{
+    self, AgentAction, ConversationState, DeskNews, Effect, Event, LookupOutcome, Owner, Refusal, Reply,
+};
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
 use crate::kb::{KbHit, SharedKb};
 use crate::protocol::{ChatMessage, ErrorCode, Hello, MessageExtras, ProtocolError, Sender};
-use crate::store::{ConversationRecord, Gap, NewConversation, NewMessage, StepRecords, Store, StoreError};
+use crate::store::{
+    ConversationRecord, Gap, NewConversation, NewMessage, OfflineRequest, OwnerRecord, StepRecords, Store, StoreError,
+};
 use crate::token::VisitorToken;
 use pending::{PendingConversation, PendingTable};
 
@@ -62,6 +66,12 @@ enum Command {
     },
     /// An order lookup a step started has finished.
     LookupDone { lookup: PendingLookup, outcome: LookupOutcome },
+    /// A person acts on the chat; `client_id` deduplicates retried messages and notes.
+    Agent { action: AgentAction, client_id: Option<String>, done: oneshot::Sender<Result<(), ActError>> },
+    /// The desk placed the chat (queue position, or nobody available).
+    Placed(DeskNews),
+    /// Someone outside asked for a person (API).
+    Handoff { reason: String, done: oneshot::Sender<Result<(), StoreError>> },
     /// Store a pending conversation now (the shop identified the visitor).
     Persist { done: oneshot::Sender<Result<(), StoreError>> },
     /// The conversation was deleted: stop, so attached sockets see the end.
@@ -74,7 +84,68 @@ enum Command {
 #[derive(Clone)]
 struct ActorHandle {
     mailbox: mpsc::Sender<Command>,
-    live: broadcast::Sender<Arc<ChatMessage>>,
+    live: broadcast::Sender<Live>,
+}
+
+/// What subscribers of a conversation hear: stored messages, and moments that are not
+/// stored (queue position, typing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Live {
+    /// A stored message (private notes included: visitor sockets drop them).
+    Message(Arc<ChatMessage>),
+    /// The visitor's place in the queue changed.
+    Queue {
+        /// 1 = next.
+        position: usize,
+        /// Estimated wait, whole minutes.
+        eta_minutes: u32,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Visitor or agent.
+        from: Sender,
+        /// The agent's display name.
+        name: Option<String>,
+    },
+}
+
+/// Where ownership changes go: the desk that queues and routes chats. The conversation
+/// never waits for it (the desk answers through [`Hub::place`]), so the two can never
+/// wait on each other.
+pub trait HandoffDesk: Send + Sync {
+    /// The chat's owner changed (committed already).
+    fn owner_changed(&self, change: OwnerChange);
+    /// A request to be contacted later was filed.
+    fn offline_request_filed(&self, conversation: ConversationId, team: &str);
+}
+
+/// One committed ownership change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerChange {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Before the step.
+    pub before: Owner,
+    /// After the step.
+    pub after: Owner,
+    /// Conversation language.
+    pub lang: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Why a person's action on a chat did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// The engine refused it (not held, not queued…).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The conversation could not be stored or loaded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The conversation is waiting for an order lookup; try again in a moment.
+    #[error("the conversation is busy; retry")]
+    Busy,
 }
 
 /// Resolves when the answer to a stored visitor message is stored (or could not be).
@@ -86,7 +157,7 @@ pub struct Attachment {
     pub id: ConversationId,
     mailbox: mpsc::Sender<Command>,
     /// Every message stored from now on, in seq order.
-    pub live: broadcast::Receiver<Arc<ChatMessage>>,
+    pub live: broadcast::Receiver<Live>,
 }
 
 impl Attachment {
@@ -136,6 +207,7 @@ struct Shared {
     policy: AnswerPolicy,
     orders: Option<Arc<dyn OrderLookup>>,
     clock: SharedClock,
+    desk: std::sync::OnceLock<Arc<dyn HandoffDesk>>,
     actors: Mutex<HashMap<ConversationId, ActorHandle>>,
     pending: Mutex<PendingTable>,
 }
@@ -179,7 +251,63 @@ impl Hub {
     ) -> Self {
         let pending = Mutex::new(PendingTable::new(pending_capacity));
         let actors = Mutex::new(HashMap::new());
-        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, actors, pending }) }
+        let desk = std::sync::OnceLock::new();
+        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, desk, actors, pending }) }
+    }
+
+    /// Connects the desk that ownership changes go to (once, at start).
+    pub fn set_desk(&self, desk: Arc<dyn HandoffDesk>) {
+        let _ = self.shared.desk.set(desk);
+    }
+
+    /// Carries out a person's action on a chat (the engine checks it is allowed).
+    ///
+    /// # Errors
+    /// [`ActError::Refused`] when the chat's owner does not allow it.
+    pub async fn act(
+        &self,
+        id: ConversationId,
+        action: AgentAction,
+        client_id: Option<String>,
+    ) -> Result<(), ActError> {
+        if !self.exists(id).await? {
+            return Err(ActError::Refused(Refusal::NotHeld));
+        }
+        let attachment = self.attach(id);
+        let (done, result) = oneshot::channel();
+        let gone = || ActError::Store(StoreError::NotFound(id));
+        attachment.mailbox.send(Command::Agent { action, client_id, done }).await.map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
+    }
+
+    /// Asks for a person on behalf of someone outside the conversation (the API).
+    ///
+    /// # Errors
+    /// When the conversation does not exist or cannot be stored.
+    pub async fn request_handoff(&self, id: ConversationId, reason: String) -> Result<(), StoreError> {
+        if !self.exists(id).await? {
+            return Err(StoreError::NotFound(id));
+        }
+        let attachment = self.attach(id);
+        let (done, result) = oneshot::channel();
+        let gone = || StoreError::NotFound(id);
+        attachment.mailbox.send(Command::Handoff { reason, done }).await.map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
+    }
+
+    /// Tells the conversation where the desk placed it; never waits for the actor's step.
+    pub async fn place(&self, id: ConversationId, news: DeskNews) {
+        let attachment = self.attach(id);
+        let _ = attachment.mailbox.send(Command::Placed(news)).await;
+    }
+
+    /// Sends a moment that is not stored (queue position, typing) to the conversation's
+    /// subscribers, if any are attached.
+    pub fn signal(&self, id: ConversationId, live: Live) {
+        let actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handle) = actors.get(&id) {
+            let _ = handle.live.send(live);
+        }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, PendingTable> {
@@ -257,7 +385,7 @@ impl Hub {
         let pending = self.pending().get(id);
         match pending {
             Some(p) => Ok(p.messages_after(after)),
-            None => self.shared.store.messages_after(id, after, limit).await,
+            None => self.shared.store.messages_after(id, after, limit, false).await,
         }
     }
 
@@ -353,7 +481,7 @@ impl Hub {
     }
 
     /// Removes an idle actor if nobody subscribed meanwhile; true when it may stop.
-    fn retire(&self, id: ConversationId, live: &broadcast::Sender<Arc<ChatMessage>>) -> bool {
+    fn retire(&self, id: ConversationId, live: &broadcast::Sender<Live>) -> bool {
         let mut actors = self.shared.actors.lock().unwrap_or_else(PoisonError::into_inner);
         if live.receiver_count() > 0 {
             return false;
@@ -366,7 +494,7 @@ impl Hub {
 struct Actor {
     id: ConversationId,
     hub: Hub,
-    live: broadcast::Sender<Arc<ChatMessage>>,
+    live: broadcast::Sender<Live>,
     /// Sends to the actor's own mailbox (order lookups report back through it) without
     /// keeping the actor alive.
     mailbox: mpsc::WeakSender<Command>,
@@ -388,6 +516,8 @@ enum Done {
     Visitor(oneshot::Sender<Result<(), ProtocolError>>),
     /// A notice being delivered: true when stored.
     Notice(oneshot::Sender<bool>),
+    /// Someone who only needs to know it was stored.
+    Stored(oneshot::Sender<Result<(), StoreError>>),
     /// Nobody.
     Nobody,
 }
@@ -417,6 +547,9 @@ impl Done {
                 };
                 let _ = tx.send(delivered);
             }
+            Self::Stored(tx) => {
+                let _ = tx.send(result.map(drop));
+            }
             Self::Nobody => {
                 if let Err(e) = result {
                     error!(error = %e, "store failure while stepping the conversation");
@@ -439,6 +572,17 @@ impl Actor {
                     self.on_visitor(client_id, input, stored).await;
                 }
                 Ok(Some(Command::LookupDone { lookup, outcome })) => self.on_lookup_done(lookup, outcome).await,
+                Ok(Some(Command::Agent { action, client_id, done })) => {
+                    let result = self.on_agent(action, client_id).await;
+                    let _ = done.send(result);
+                }
+                Ok(Some(Command::Placed(news))) => self.step_or_defer(Event::Placed(news), Done::Nobody).await,
+                Ok(Some(Command::Handoff { reason, done })) => match self.ensure_stored().await {
+                    Ok(()) => self.step_or_defer(Event::HandoffRequested { reason }, Done::Stored(done)).await,
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                    }
+                },
                 Ok(Some(Command::Persist { done })) => {
                     let result = self.ensure_stored().await;
                     let _ = done.send(result);
@@ -594,6 +738,21 @@ impl Actor {
         }
     }
 
+    /// A person's action: one engine step like any other, refused without a trace when
+    /// the owner does not allow it; a retried message (same `client_id`) is a no-op.
+    async fn on_agent(&mut self, action: AgentAction, client_id: Option<String>) -> Result<(), ActError> {
+        self.ensure_stored().await?;
+        if self.lookups_in_flight > 0 {
+            // Rare: a lookup is running. Its result comes first; the agent retries.
+            return Err(ActError::Busy);
+        }
+        match self.step_with(Event::Agent(action), client_id).await {
+            Ok(_) => Ok(()),
+            Err(ActError::Store(StoreError::DuplicateClientId)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn step_or_defer(&mut self, event: Event, done: Done) {
         if self.lookups_in_flight > 0 {
             self.deferred.push_back((event, done));
@@ -607,8 +766,17 @@ impl Actor {
     /// records and new state are stored in one transaction, then published; order lookups
     /// it started run as tasks that report back through the mailbox.
     async fn step(&mut self, event: Event) -> Result<usize, StoreError> {
+        self.step_with(event, None).await.map_err(|e| match e {
+            ActError::Store(e) => e,
+            ActError::Refused(r) => StoreError::Corrupt { table: "conversations", reason: format!("refused: {r}") },
+            ActError::Busy => StoreError::Corrupt { table: "conversations", reason: "busy".to_owned() },
+        })
+    }
+
+    /// [`Actor::step`], with the `client_id` a person's message or note is stored under.
+    async fn step_with(&mut self, event: Event, client_id: Option<String>) -> Result<usize, ActError> {
         let shared = Arc::clone(&self.hub.shared);
-        let Some(state) = self.state.clone() else { return Err(StoreError::NotFound(self.id)) };
+        let Some(state) = self.state.clone() else { return Err(ActError::Store(StoreError::NotFound(self.id))) };
         let now = shared.clock.now();
         let (kb, script, policy) = (Arc::clone(&shared.kb), Arc::clone(&shared.script), shared.policy);
         let step = tokio::task::spawn_blocking(move || {
@@ -617,36 +785,83 @@ impl Actor {
         })
         .await
         .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("engine step panicked: {e}") })?;
-        let records = self.records(&step, now)?;
+        if let Some(refusal) = step.refused {
+            return Err(ActError::Refused(refusal));
+        }
+        let before = self.state.as_ref().map(|s| s.owner.clone()).unwrap_or_default();
+        let mut records = self.records(&step, now, client_id)?;
+        if before != step.state.owner {
+            records.owner = Some(owner_record(&step.state.owner, now));
+        }
         let stored = shared.store.commit_step(self.id, records).await?;
         let said = stored.len();
         for message in stored {
             self.publish(message);
         }
-        for effect in &step.records {
-            if let Effect::RequestHandoff { reason } = effect {
-                info!(%reason, "handoff requested");
-            }
-        }
         for lookup in step.lookups.iter().cloned() {
             self.start_lookup(lookup);
         }
+        let after = step.state.owner.clone();
+        let lang = step.state.lang.clone();
         self.state = Some(step.state);
+        if let Some(desk) = shared.desk.get() {
+            for effect in &step.records {
+                if let Effect::FileOfflineRequest { team, .. } = effect {
+                    desk.offline_request_filed(self.id, team);
+                }
+            }
+            if before != after {
+                info!(from = before.kind(), to = after.kind(), "owner changed");
+                desk.owner_changed(OwnerChange { conversation: self.id, before, after, lang, at: now });
+            }
+        }
         Ok(said)
     }
 
-    fn records(&self, step: &Step, now: DateTime<Utc>) -> Result<StepRecords, StoreError> {
+    fn records(&self, step: &Step, now: DateTime<Utc>, client_id: Option<String>) -> Result<StepRecords, StoreError> {
+        let mut client_id = client_id;
         let mut records = StepRecords {
             messages: Vec::new(),
             gaps: Vec::new(),
             ratings: Vec::new(),
+            owner: None,
+            offline_requests: Vec::new(),
             lang: step.state.lang.clone(),
             state_json: serde_json::to_string(&step.state)
                 .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("state: {e}") })?,
         };
         for effect in &step.records {
             match effect {
-                Effect::Say(reply) => records.messages.push(new_message(reply.clone(), now)),
+                Effect::Say(reply) => {
+                    let mut message = new_message(reply.clone(), now);
+                    if reply.from == Sender::Agent {
+                        message.client_id = client_id.take();
+                    }
+                    records.messages.push(message);
+                }
+                Effect::Note { author, text } => records.messages.push(NewMessage {
+                    from: Sender::Agent,
+                    text: text.clone(),
+                    at: now,
+                    client_id: client_id.take(),
+                    reply_to: None,
+                    extras: MessageExtras {
+                        author: Some(author.clone().into()),
+                        private: true,
+                        ..MessageExtras::default()
+                    },
+                }),
+                Effect::FileOfflineRequest { team, reason, channel, contact, details, seq } => {
+                    records.offline_requests.push(OfflineRequest {
+                        team: team.clone(),
+                        reason: reason.clone(),
+                        channel: channel.clone(),
+                        contact: contact.clone(),
+                        details: details.clone(),
+                        seq: *seq,
+                        at: now,
+                    });
+                }
                 Effect::RecordGap { seq, question, lang, near_miss } => records.gaps.push(Gap {
                     conversation: self.id,
                     seq: *seq,
@@ -656,7 +871,11 @@ impl Actor {
                     near_miss: near_miss.as_ref().map(|n| (n.id.clone(), n.lang.clone(), n.confidence)),
                 }),
                 Effect::RecordCsat { score } => records.ratings.push((*score, now)),
-                Effect::RequestHandoff { .. } | Effect::Search { .. } | Effect::LookupOrder { .. } => {}
+                Effect::RequestHandoff { .. }
+                | Effect::LeftQueue
+                | Effect::Refused(_)
+                | Effect::Search { .. }
+                | Effect::LookupOrder { .. } => {}
             }
         }
         Ok(records)
@@ -683,7 +902,7 @@ impl Actor {
 
     fn publish(&self, message: ChatMessage) {
         // No subscribers is fine: the message is stored and will be replayed.
-        let _ = self.live.send(Arc::new(message));
+        let _ = self.live.send(Live::Message(Arc::new(message)));
     }
 }
 
@@ -703,6 +922,17 @@ impl Ports for LivePorts<'_> {
     fn lookup_order(&mut self, _: &str, _: &str) -> Option<LookupOutcome> {
         None
     }
+}
+
+/// The ownership columns for `owner` (mirrored from the state so the queue can be rebuilt
+/// after a restart without reading every state blob).
+fn owner_record(owner: &Owner, at: DateTime<Utc>) -> OwnerRecord {
+    let (agent, team, reason) = match owner {
+        Owner::Queued { reason, team } => (None, Some(team.clone()), Some(reason.clone())),
+        Owner::Agent { agent, team, reason } => (Some(agent.id.clone()), Some(team.clone()), Some(reason.clone())),
+        Owner::Bot | Owner::Closed => (None, None, None),
+    };
+    OwnerRecord { kind: owner.kind(), agent, team, reason, at }
 }
 
 fn new_message(reply: Reply, at: DateTime<Utc>) -> NewMessage {

@@ -52,11 +52,14 @@ pub struct PendingLookup {
 pub struct Step {
     /// The state after the step; keep it once `records` are stored.
     pub state: ConversationState,
-    /// What to store, in order: messages, gaps, ratings, handoff requests (never
-    /// `Search` or `LookupOrder`, which the driver resolved).
+    /// What to store and do, in order: messages, notes, gaps, ratings, handoff and queue
+    /// changes, offline requests (never `Search`, `LookupOrder` or `Refused`, which the
+    /// driver resolved).
     pub records: Vec<Effect>,
     /// Order lookups started through [`Ports::lookup_order`] that answered `None`.
     pub lookups: Vec<PendingLookup>,
+    /// A person's action the engine refused; the step is empty then.
+    pub refused: Option<super::Refusal>,
 }
 
 /// Steps the engine from `event` until nothing is left to feed back.
@@ -89,13 +92,25 @@ pub fn drive<P: Ports>(
                 }
                 None => lookups.push(PendingLookup { order_id, proof, reply_to }),
             },
+            Effect::Refused(refusal) => {
+                // Nothing of a refused action is kept.
+                return Ok(Step {
+                    state: state.clone(),
+                    records: Vec::new(),
+                    lookups: Vec::new(),
+                    refused: Some(refusal),
+                });
+            }
             record @ (Effect::Say(_)
             | Effect::RecordGap { .. }
             | Effect::RecordCsat { .. }
-            | Effect::RequestHandoff { .. }) => records.push(record),
+            | Effect::RequestHandoff { .. }
+            | Effect::Note { .. }
+            | Effect::LeftQueue
+            | Effect::FileOfflineRequest { .. }) => records.push(record),
         }
     }
-    Ok(Step { state: next, records, lookups })
+    Ok(Step { state: next, records, lookups, refused: None })
 }
 
 impl Step {

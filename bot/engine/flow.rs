@@ -377,7 +377,7 @@ pub(super) fn run(state: &mut ConversationState, script: &BotScript, reply_to: S
                 if let Some(said) = said {
                     effects.push(say_with(state, Sender::Bot, said, Some(reply_to), MessageExtras::default()));
                 }
-                effects.extend(super::request_handoff(state, script, reply_to, &reason));
+                effects.extend(super::handoff::request(state, script, Some(reply_to), &reason));
                 return effects;
             }
             StepKind::End { message, csat } => {

@@ -8,6 +8,7 @@
 
 pub mod driver;
 pub mod flow;
+pub mod handoff;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -18,8 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use flow::{FlowState, LookupOutcome};
+pub use handoff::{AgentAction, AgentRef, DeskNews, OfflineForm, Owner, Refusal};
 
-use crate::flows::BotScript;
+use crate::flows::{BotScript, CANCEL_INTENT, HANDOFF_INTENT};
 use crate::ids::Seq;
 use crate::kb::analysis::search_group;
 use crate::kb::{DocKind, KbHit};
@@ -29,6 +31,18 @@ pub use policy::AnswerPolicy;
 
 /// Quick-reply value that asks for a human.
 pub const HANDOFF_VALUE: &str = "handoff";
+/// Quick-reply (or thumbs-down) value: the answer just given did not help.
+pub const NOT_HELPFUL_VALUE: &str = "not_helpful";
+
+/// Handoff reasons the engine gives (flows give their own, written in the flow file).
+pub mod reasons {
+    /// The visitor asked for a person.
+    pub const VISITOR_ASKED: &str = "visitor asked for a person";
+    /// The bot fell back several times in a row.
+    pub const REPEATED_FALLBACK: &str = "the bot could not answer several questions in a row";
+    /// The visitor said an answer did not help.
+    pub const NOT_HELPFUL: &str = "an answer did not help";
+}
 const RELATED_ARTICLES: usize = 3;
 /// Candidates a search returns to the engine.
 pub const SEARCH_LIMIT: usize = 8;
@@ -41,9 +55,15 @@ pub struct ConversationState {
     /// Quick replies of the bot's latest message, valid as `choice` values.
     #[serde(default)]
     pub offered: Vec<Offer>,
-    /// The visitor asked for a person.
+    /// Who answers: the bot, the queue, an agent; closed.
     #[serde(default)]
-    pub handoff_requested: bool,
+    pub owner: Owner,
+    /// Honest fallbacks since the last answer (enough of them offer a person).
+    #[serde(default)]
+    pub fallbacks_in_row: u32,
+    /// Contact details being collected because nobody could take the chat.
+    #[serde(default)]
+    pub offline: Option<OfflineForm>,
     /// Knowledge-base documents already shown, so agents know what was tried.
     #[serde(default)]
     pub shown: Vec<String>,
@@ -118,7 +138,9 @@ impl ConversationState {
         Self {
             lang,
             offered: Vec::new(),
-            handoff_requested: false,
+            owner: Owner::Bot,
+            fallbacks_in_row: 0,
+            offline: None,
             shown: Vec::new(),
             pending_related: Vec::new(),
             pending_near_miss: None,
@@ -173,6 +195,16 @@ pub enum Event {
         /// What was found.
         outcome: LookupOutcome,
     },
+    /// Someone outside the conversation (an agent, a manager, the shop's API) put it in
+    /// front of people.
+    HandoffRequested {
+        /// Why.
+        reason: String,
+    },
+    /// Where the desk placed a chat that asked for a person.
+    Placed(DeskNews),
+    /// A person acted on the chat.
+    Agent(AgentAction),
     /// Results of an [`Effect::Search`].
     SearchResults {
         /// The visitor message searched for.
@@ -241,11 +273,38 @@ pub enum Effect {
         /// 1 (poor) to 5 (great).
         score: u8,
     },
-    /// Put the conversation in front of people.
+    /// Put the conversation in front of people: the desk places it and answers with
+    /// [`Event::Placed`].
     RequestHandoff {
         /// Why.
         reason: String,
     },
+    /// Store a private note for agents (never shown to the visitor).
+    Note {
+        /// Author.
+        author: AgentRef,
+        /// Text.
+        text: String,
+    },
+    /// The visitor left the queue: the desk forgets the chat.
+    LeftQueue,
+    /// File a request for a person to contact the visitor later.
+    FileOfflineRequest {
+        /// Team it goes to.
+        team: String,
+        /// Why the visitor wanted a person.
+        reason: String,
+        /// `email` or `phone`.
+        channel: String,
+        /// The address or number (validated).
+        contact: String,
+        /// What the visitor wrote about their question.
+        details: String,
+        /// The visitor message with the details.
+        seq: Seq,
+    },
+    /// A person's action was refused; nothing of the step is to be kept.
+    Refused(Refusal),
 }
 
 /// Runs one step. `script` and `policy` are the current content and thresholds; `now` is
@@ -262,6 +321,9 @@ pub fn step(
         Event::VisitorText { seq, text } => visitor_text(state, script, seq, text, now),
         Event::VisitorChoice { seq, value } => visitor_choice(state, script, seq, value, now),
         Event::LookupResult { reply_to, outcome } => flow::lookup_result(state, script, outcome, reply_to),
+        Event::HandoffRequested { reason } => handoff::request(state, script, None, &reason),
+        Event::Placed(news) => handoff::placed(state, script, news),
+        Event::Agent(action) => handoff::act(state, script, action).unwrap_or_else(|r| vec![Effect::Refused(r)]),
         Event::Notice { flow: flow_id, order } => {
             let slots = flow::order_slots(&order, &state.lang, script);
             let mut effects = flow::start(state, script, &flow_id, slots, Seq(0), now);
@@ -291,12 +353,28 @@ fn visitor_text(
     state.lang = lang::resolve(&text, &state.lang);
     let intent = script.smalltalk.classify(&text, &state.lang).map(|i| (i.id.clone(), i.reply.clone()));
     let intent_id = intent.as_ref().map(|(id, _)| id.as_str());
-    if intent_id == Some("handoff") {
-        state.flow = None;
-        return request_handoff(state, script, seq, "visitor asked for a person");
+    if intent_id == Some(HANDOFF_INTENT) {
+        return handoff::request(state, script, Some(seq), reasons::VISITOR_ASKED);
+    }
+    if state.owner.is_people() {
+        // A person answers; the message waits for them.
+        return Vec::new();
+    }
+    if state.owner == Owner::Closed {
+        state.owner = Owner::Bot;
+    }
+    if state.offline.is_some() {
+        if intent_id == Some(CANCEL_INTENT) {
+            state.offline = None;
+            let text = script.catalog.text(&state.lang, "offline_cancelled", &[]);
+            return vec![say(state, Sender::Bot, text, Some(seq))];
+        }
+        if let Some(effects) = handoff::offline_input(state, script, seq, &text, None) {
+            return effects;
+        }
     }
     if flow::active(state, script, now) {
-        if intent_id == Some("cancel") {
+        if intent_id == Some(CANCEL_INTENT) {
             return flow::cancel(state, script, seq);
         }
         if let Some(effects) = flow::input(state, script, flow::FlowInput::Text(&text), seq, now) {
@@ -321,7 +399,7 @@ fn visitor_text(
         let slots = found.slots.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         return flow::start(state, script, &found.flow, slots, seq, now);
     }
-    if let Some((id, reply)) = intent.filter(|(id, _)| id != "cancel") {
+    if let Some((id, reply)) = intent.filter(|(id, _)| id != CANCEL_INTENT) {
         let _ = id;
         let reply = script.catalog.text(&state.lang, &reply, &[]);
         return vec![say(state, Sender::Bot, reply, Some(seq))];
@@ -337,8 +415,22 @@ fn visitor_choice(
     now: DateTime<Utc>,
 ) -> Vec<Effect> {
     if value == HANDOFF_VALUE {
-        state.flow = None;
-        return request_handoff(state, script, seq, "visitor asked for a person");
+        return handoff::request(state, script, Some(seq), reasons::VISITOR_ASKED);
+    }
+    if state.owner.is_people() {
+        return handoff::queue_choice(state, script, seq, &value).unwrap_or_default();
+    }
+    if state.owner == Owner::Closed {
+        state.owner = Owner::Bot;
+    }
+    if value == NOT_HELPFUL_VALUE {
+        return handoff::request(state, script, Some(seq), reasons::NOT_HELPFUL);
+    }
+    if state.offline.is_some() {
+        let label = state.choice_label(&value, script).unwrap_or_default();
+        if let Some(effects) = handoff::offline_input(state, script, seq, &label, Some(&value)) {
+            return effects;
+        }
     }
     if let Some(score) = value.strip_prefix(flow::CSAT_PREFIX).and_then(|n| n.parse::<u8>().ok()) {
         if (1..=5).contains(&score) {
@@ -417,21 +509,6 @@ pub(crate) fn talk_to_person(state: &ConversationState, script: &BotScript) -> Q
     QuickReply { label: script.catalog.text(&state.lang, "talk_to_person", &[]), value: HANDOFF_VALUE.to_owned() }
 }
 
-pub(crate) fn request_handoff(
-    state: &mut ConversationState,
-    script: &BotScript,
-    seq: Seq,
-    reason: &str,
-) -> Vec<Effect> {
-    if state.handoff_requested {
-        let text = script.catalog.text(&state.lang, "handoff_already", &[]);
-        return vec![say(state, Sender::System, text, Some(seq))];
-    }
-    state.handoff_requested = true;
-    let text = script.catalog.text(&state.lang, "handoff_requested", &[]);
-    vec![say(state, Sender::System, text, Some(seq)), Effect::RequestHandoff { reason: reason.to_owned() }]
-}
-
 /// One finished search, as the engine asked for it.
 struct Searched {
     reply_to: Seq,
@@ -455,6 +532,7 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
             score: (best.confidence * 1000.0).round() / 1000.0,
         };
         state.shown.push(format!("{}:{}", best.kind.as_str(), best.id));
+        state.fallbacks_in_row = 0;
         state.pending_related.clear();
         state.pending_near_miss = None;
         let text = if in_english_fallback {
@@ -491,11 +569,18 @@ fn answer(state: &mut ConversationState, script: &BotScript, policy: &AnswerPoli
     }
     let key = if related.is_empty() { "fallback" } else { "fallback_with_articles" };
     let articles = related.into_iter().map(ArticleLink::from).collect();
-    let extras = MessageExtras { source: None, quick_replies: vec![talk_to_person(state, script)], articles };
+    let extras =
+        MessageExtras { quick_replies: vec![talk_to_person(state, script)], articles, ..MessageExtras::default() };
     let text = script.catalog.text(&state.lang, key, &[]);
     let lang = state.lang.clone();
-    vec![
+    let mut effects = vec![
         say_with(state, Sender::Bot, text, Some(reply_to), extras),
         Effect::RecordGap { seq: reply_to, question: query, lang, near_miss },
-    ]
+    ];
+    state.fallbacks_in_row += 1;
+    let limit = policy.handoff_after_fallbacks;
+    if limit > 0 && state.fallbacks_in_row >= limit {
+        effects.extend(handoff::request(state, script, Some(reply_to), reasons::REPEATED_FALLBACK));
+    }
+    effects
 }

@@ -2,7 +2,6 @@
 //! messages back. A bad frame gets an `error` frame and the connection stays usable.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -17,10 +16,10 @@ use tracing::{Instrument, debug, error, info_span};
 
 use super::AppState;
 use super::client_addr::ClientAddr;
-use crate::conversations::{Attachment, Opened, VisitorInput};
+use crate::conversations::{Attachment, Live, Opened, VisitorInput};
 use crate::ids::AddressKey;
 use crate::ids::{ConversationId, Seq};
-use crate::protocol::{ChatMessage, ClientFrame, ErrorCode, Hello, Limits, ProtocolError, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, Hello, Limits, ProtocolError, Sender, ServerFrame};
 use crate::store::StoreError;
 
 /// Socket read buffer: small, because an idle visitor should cost little memory.
@@ -199,7 +198,7 @@ async fn session(socket: WebSocket, state: AppState, client: IpAddr) {
     drop(rx);
 }
 
-async fn next_live(attached: Option<&mut Attachment>) -> Result<Arc<ChatMessage>, RecvError> {
+async fn next_live(attached: Option<&mut Attachment>) -> Result<Live, RecvError> {
     match attached {
         Some(a) => a.live.recv().await,
         None => std::future::pending().await,
@@ -290,7 +289,12 @@ impl Connection {
     async fn on_client_frame(&mut self, frame: ClientFrame) -> Result<(), Gone> {
         let (client_id, input) = match frame {
             ClientFrame::Hello(hello) => return self.on_hello(hello).await,
-            ClientFrame::Typing => return Ok(()),
+            ClientFrame::Typing => {
+                if let Some(attached) = &self.attached {
+                    self.state.hub.signal(attached.id, Live::Typing { from: Sender::Visitor, name: None });
+                }
+                return Ok(());
+            }
             ClientFrame::Message(m) => (m.client_id, VisitorInput::Text(m.text)),
             ClientFrame::Choice(c) => (c.client_id, VisitorInput::Choice(c.value)),
         };
@@ -442,13 +446,16 @@ impl Connection {
         }
     }
 
-    async fn on_live(&mut self, live: Result<Arc<ChatMessage>, RecvError>) -> Result<(), Gone> {
+    async fn on_live(&mut self, live: Result<Live, RecvError>) -> Result<(), Gone> {
         match live {
-            Ok(message) if message.seq > self.sent_max => {
+            // Private notes are for agents only.
+            Ok(Live::Message(message)) if message.seq > self.sent_max && !message.extras.private => {
                 self.sent_max = message.seq;
                 self.send(&ServerFrame::Message((*message).clone())).await
             }
-            Ok(_) => Ok(()),
+            Ok(Live::Queue { position, eta_minutes }) => self.send(&ServerFrame::Queue { position, eta_minutes }).await,
+            Ok(Live::Typing { from: Sender::Agent, name }) => self.send(&ServerFrame::Typing { name }).await,
+            Ok(Live::Message(_) | Live::Typing { .. }) => Ok(()),
             Err(RecvError::Lagged(_)) => match self.attached.as_ref().map(|a| a.id) {
                 Some(id) => self.replay(id).await,
                 None => Ok(()),

@@ -178,6 +178,44 @@ pub struct StepRecords {
     pub lang: String,
     /// The engine state after the step, serialized.
     pub state_json: String,
+    /// The new owner, when the step changed it.
+    pub owner: Option<OwnerRecord>,
+    /// Requests to be contacted later.
+    pub offline_requests: Vec<OfflineRequest>,
+}
+
+/// A conversation's owner as stored in its indexed columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRecord {
+    /// `bot`, `queued`, `agent`, `closed`.
+    pub kind: &'static str,
+    /// Agent id while `agent`.
+    pub agent: Option<String>,
+    /// Team of the queue or of the agent.
+    pub team: Option<String>,
+    /// Why the chat went to people.
+    pub reason: Option<String>,
+    /// When it changed.
+    pub at: DateTime<Utc>,
+}
+
+/// A request to be contacted later, filed when nobody could take the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineRequest {
+    /// Team it goes to.
+    pub team: String,
+    /// Why the visitor wanted a person.
+    pub reason: String,
+    /// `email` or `phone`.
+    pub channel: String,
+    /// Address or number.
+    pub contact: String,
+    /// What the visitor wrote.
+    pub details: String,
+    /// The visitor message with the details.
+    pub seq: Seq,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// Unanswered questions kept per conversation: one visitor cannot flood the editors' list.
@@ -217,8 +255,15 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a message with the next seq, atomically; a repeated visitor `client_id` fails
     /// with [`StoreError::DuplicateClientId`] and stores nothing.
     async fn append_message(&self, id: ConversationId, msg: NewMessage) -> Result<ChatMessage, StoreError>;
-    /// Messages with seq greater than `after`, in order, at most `limit`.
-    async fn messages_after(&self, id: ConversationId, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Messages with seq greater than `after`, in order, at most `limit`; private notes
+    /// only when `with_private` (agents), never for a visitor.
+    async fn messages_after(
+        &self,
+        id: ConversationId,
+        after: Seq,
+        limit: u32,
+        with_private: bool,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
     /// The stored visitor message with this `client_id`, and whether anything answers it
     /// yet (so a retry after a failed reply can be answered instead of ignored).
     async fn visitor_message(

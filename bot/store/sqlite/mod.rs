@@ -167,8 +167,8 @@ async fn insert_message(
             })?)
         };
     let inserted = sqlx::query(
-        "INSERT INTO messages (conversation_id, seq, sender, text, at, client_id, reply_to, extras_json) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (conversation_id, seq, sender, text, at, client_id, reply_to, extras_json, private) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id.0.to_string())
     .bind(seq)
@@ -178,6 +178,7 @@ async fn insert_message(
     .bind(&msg.client_id)
     .bind(msg.reply_to.map(|s| s.0))
     .bind(&extras_json)
+    .bind(msg.extras.private)
     .execute(&mut **tx)
     .await;
     if let Err(e) = inserted {
@@ -291,13 +292,20 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
-    async fn messages_after(&self, id: ConversationId, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+    async fn messages_after(
+        &self,
+        id: ConversationId,
+        after: Seq,
+        limit: u32,
+        with_private: bool,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, sender, text, at, client_id, reply_to, extras_json FROM messages \
-             WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+             WHERE conversation_id = ? AND seq > ? AND (private = 0 OR ?) ORDER BY seq LIMIT ?",
         )
         .bind(id.0.to_string())
         .bind(after.0)
+        .bind(with_private)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
@@ -331,6 +339,46 @@ impl Store for SqliteStore {
         }
         for gap in step.gaps {
             insert_gap(&mut tx, gap).await?;
+        }
+        for request in step.offline_requests {
+            sqlx::query(
+                "INSERT INTO offline_requests (conversation_id, team, reason, channel, contact, details, seq, at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id.0.to_string())
+            .bind(&request.team)
+            .bind(&request.reason)
+            .bind(&request.channel)
+            .bind(&request.contact)
+            .bind(&request.details)
+            .bind(request.seq.0)
+            .bind(request.at.timestamp_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("file offline request"))?;
+        }
+        if let Some(owner) = step.owner {
+            let at = owner.at.timestamp_millis();
+            // A chat keeps its place when it comes back to a queue (transfer, an agent who
+            // dropped): queued_at is set only when it joins from the bot.
+            sqlx::query(
+                "UPDATE conversations SET owner_kind = ?1, owner_agent = ?2, owner_team = ?3, \
+                 handoff_reason = COALESCE(?4, handoff_reason), \
+                 queued_at = CASE WHEN ?1 = 'queued' THEN COALESCE(CASE WHEN owner_kind IN ('queued', 'agent') \
+                     THEN queued_at END, ?5) WHEN ?1 = 'agent' THEN queued_at ELSE NULL END, \
+                 assigned_at = CASE WHEN ?1 = 'agent' THEN ?5 WHEN ?1 = 'closed' THEN assigned_at ELSE NULL END, \
+                 closed_at = CASE WHEN ?1 = 'closed' THEN ?5 ELSE NULL END \
+                 WHERE id = ?6",
+            )
+            .bind(owner.kind)
+            .bind(&owner.agent)
+            .bind(&owner.team)
+            .bind(&owner.reason)
+            .bind(at)
+            .bind(id.0.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("save owner"))?;
         }
         for (score, at) in step.ratings {
             sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
