@@ -450,7 +450,9 @@ pub(super) fn request(
         let text = script.catalog.text(&state.lang, "handoff_already", &[]);
         return vec![say(state, Sender::System, text, seq)];
     }
-    state.flow = None;
+    if let Some(flow) = state.flow.take() {
+        state.flow_at_handoff = Some(flow);
+    }
     state.offline = None;
     state.fallbacks_in_row = 0;
     state.owner = Owner::Queued { reason: reason.to_owned(), team: String::new() };

@@ -82,6 +82,13 @@ pub struct ConversationState {
     /// A satisfaction rating was asked for and not given yet.
     #[serde(default)]
     pub csat_pending: bool,
+    /// Documents (`kind:id`, as in `shown`) the visitor said did not help.
+    #[serde(default)]
+    pub unhelpful: Vec<String>,
+    /// The flow that was running when the visitor asked for a person (its slots tell the
+    /// agent the order and its status).
+    #[serde(default)]
+    pub flow_at_handoff: Option<FlowState>,
 }
 
 /// A quick reply the bot offered, as the engine remembers it (the wire's `QuickReply` may
@@ -147,6 +154,8 @@ impl ConversationState {
             flow: None,
             failed_proofs: 0,
             csat_pending: false,
+            unhelpful: Vec::new(),
+            flow_at_handoff: None,
         }
     }
 
@@ -424,6 +433,9 @@ fn visitor_choice(
         state.owner = Owner::Bot;
     }
     if value == NOT_HELPFUL_VALUE {
+        if let Some(doc) = state.shown.last().cloned() {
+            state.unhelpful.push(doc);
+        }
         return handoff::request(state, script, Some(seq), reasons::NOT_HELPFUL);
     }
     if state.offline.is_some() {

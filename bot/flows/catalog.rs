@@ -6,8 +6,36 @@ use std::path::Path;
 use super::{FlowError, read_or_default, toml_error};
 
 /// Phrases every catalog must define, so no language ever shows a key instead of text.
-pub const REQUIRED_PHRASES: &[&str] =
-    &["welcome", "fallback", "fallback_with_articles", "talk_to_person", "handoff_requested", "handoff_already"];
+pub const REQUIRED_PHRASES: &[&str] = &[
+    "welcome",
+    "fallback",
+    "fallback_with_articles",
+    "talk_to_person",
+    "handoff_requested",
+    "handoff_already",
+    "handoff_queued",
+    "handoff_agent_joined",
+    "handoff_transferred",
+    "handoff_handed_back",
+    "handoff_closed",
+    "handoff_requeued",
+    "handoff_left_queue",
+    "handoff_offline",
+    "handoff_offline_back_at",
+    "offline_ask_channel",
+    "offline_channel_email",
+    "offline_channel_phone",
+    "offline_ask_email",
+    "offline_ask_phone",
+    "offline_bad_email",
+    "offline_bad_phone",
+    "offline_ask_details",
+    "offline_filed_email",
+    "offline_filed_phone",
+    "offline_cancelled",
+    "queue_leave",
+    "queue_leave_contact",
+];
 
 const BUILTIN: &[(&str, &str)] = &[("en", include_str!("../../flows/messages/en.toml"))];
 

@@ -7,4 +7,6 @@
 //! conversation's actor, which stays the only writer.
 
 pub mod accounts;
+pub mod desk;
 pub mod hours;
+pub mod packet;

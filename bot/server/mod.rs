@@ -34,6 +34,7 @@ use crate::config::{Config, OrderSourceConfig};
 use crate::conversations::Hub;
 use crate::flows::{BotScript, FlowError};
 use crate::handoff::accounts::{AccountError, Accounts, DemoAgent};
+use crate::handoff::desk::Desk;
 use crate::kb::SharedKb;
 use crate::kb::reload::KbService;
 use crate::orders::import::{ImportError, seed_if_empty};
@@ -65,6 +66,8 @@ pub struct AppState {
     pub conversation_limiter: Arc<governor::DefaultKeyedRateLimiter<crate::ids::AddressKey>>,
     /// Agents, teams, logins and sessions (the admin API, `/api/agent/*`, the agent socket).
     pub accounts: Accounts,
+    /// Queues, presence and offers: where handed-off chats go.
+    pub desk: Desk,
 }
 
 /// Why the server could not start.
@@ -232,8 +235,10 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         config.answers,
         Some(lookup),
         config.edge.pending_conversations,
-        clock,
+        Arc::clone(&clock),
     );
+    let shutdown_desk = shutdown.clone();
+    let desk = Desk::start(hub.clone(), accounts.clone(), config.handoff.clone(), clock, shutdown_desk).await?;
     let notices_wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = crate::notices::Dispatcher {
         events: orders.embedded.clone(),
@@ -261,6 +266,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         orders,
         conversation_limiter,
         accounts,
+        desk,
     };
     let edge_limits = state.config.edge.clone();
     let admission = edge::admission::Admission::new(edge::admission_limits(&edge_limits, open_files));

@@ -218,6 +218,68 @@ pub struct OfflineRequest {
     pub at: DateTime<Utc>,
 }
 
+/// A chat people own (queued or held), as stored: what the desk rebuilds its queue
+/// and its agents' chats from after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedConversation {
+    /// The conversation.
+    pub id: ConversationId,
+    /// The agent holding it; `None` while it waits in a queue.
+    pub held_by: Option<String>,
+    /// The team whose queue it is in (or the holder took it for); empty if never placed.
+    pub team: String,
+    /// Why it went to people.
+    pub reason: String,
+    /// Conversation language.
+    pub lang: String,
+    /// When it first joined a queue: its place in line.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// When the holder took it.
+    pub assigned_at: Option<DateTime<Utc>>,
+}
+
+/// A request to be contacted later, filed when nobody could take a chat.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredOfflineRequest {
+    /// Row id (agents mark it handled by this id).
+    pub id: i64,
+    /// The conversation it came from.
+    pub conversation: ConversationId,
+    /// Team it was meant for.
+    pub team: String,
+    /// Why the visitor wanted a person.
+    pub reason: String,
+    /// `email` or `phone`.
+    pub channel: String,
+    /// The address or number.
+    pub contact: String,
+    /// What the visitor needs, in their words.
+    pub details: String,
+    /// Conversation language.
+    pub lang: String,
+    /// When it was filed.
+    #[serde(serialize_with = "serialize_at")]
+    pub at: DateTime<Utc>,
+}
+
+/// Another conversation of the same person, for the agent's context.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EarlierConversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// When it started.
+    #[serde(serialize_with = "serialize_at")]
+    pub created_at: DateTime<Utc>,
+    /// Its language.
+    pub lang: Option<String>,
+    /// What the visitor asked first.
+    pub first_question: Option<String>,
+}
+
+fn serialize_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_at(*at))
+}
+
 /// Unanswered questions kept per conversation: one visitor cannot flood the editors' list.
 pub const MAX_GAPS_PER_CONVERSATION: i64 = 20;
 
@@ -284,6 +346,18 @@ pub trait Store: Send + Sync + 'static {
     async fn order_links(&self) -> Result<Vec<(String, ConversationId, DateTime<Utc>)>, StoreError>;
     /// Conversations linked to an order, oldest link first.
     async fn conversations_for_order(&self, order_id: &str) -> Result<Vec<ConversationId>, StoreError>;
+    /// Every chat people own (queued or held), oldest in line first.
+    async fn owned_conversations(&self) -> Result<Vec<OwnedConversation>, StoreError>;
+    /// Requests to be contacted later nobody has handled yet, oldest first.
+    async fn open_offline_requests(&self, limit: u32) -> Result<Vec<StoredOfflineRequest>, StoreError>;
+    /// Marks a request handled; false when it was handled already or does not exist.
+    async fn close_offline_request(&self, id: i64, agent: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Other conversations of the same person (same verified id, e-mail or order), newest first.
+    async fn earlier_conversations(
+        &self,
+        id: ConversationId,
+        limit: u32,
+    ) -> Result<Vec<EarlierConversation>, StoreError>;
     /// Claims delivery of an order event into a conversation: true unless it was already
     /// delivered there.
     async fn claim_notice(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<bool, StoreError>;

@@ -198,6 +198,7 @@ async fn insert_message(
 
 const CONVERSATION_COLUMNS: &str = "id, created_at, locale, page_url, lang, state_json, last_seq";
 
+mod handoff;
 mod privacy;
 
 #[async_trait]
@@ -444,6 +445,26 @@ impl Store for SqliteStore {
                     .map_err(|e| StoreError::Corrupt { table: "order_links", reason: format!("id {id:?}: {e}") })
             })
             .collect()
+    }
+
+    async fn owned_conversations(&self) -> Result<Vec<super::OwnedConversation>, StoreError> {
+        handoff::owned(&self.pool).await
+    }
+
+    async fn open_offline_requests(&self, limit: u32) -> Result<Vec<super::StoredOfflineRequest>, StoreError> {
+        handoff::open_offline(&self.pool, limit).await
+    }
+
+    async fn close_offline_request(&self, id: i64, agent: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        handoff::close_offline(&self.pool, id, agent, at).await
+    }
+
+    async fn earlier_conversations(
+        &self,
+        id: ConversationId,
+        limit: u32,
+    ) -> Result<Vec<super::EarlierConversation>, StoreError> {
+        handoff::earlier(&self.pool, id, limit).await
     }
 
     async fn claim_notice(&self, event_id: &str, id: ConversationId, at: DateTime<Utc>) -> Result<bool, StoreError> {
