@@ -65,7 +65,11 @@ fn main() {
     println!("threshold  answered-right  fallback-right  overall");
     for step in 2..=16 {
         let t = step as f32 * 0.05;
-        let policy = AnswerPolicy { min_confidence: t, related_min_confidence: default.related_min_confidence.min(t), ..default };
+        let policy = AnswerPolicy {
+            min_confidence: t,
+            related_min_confidence: default.related_min_confidence.min(t),
+            ..default
+        };
         let r = run_cases(&kb, &script, &policy, &cases).expect("search");
         let mark = if (t - default.min_confidence).abs() < 1e-6 { "  <- default" } else { "" };
         println!(

@@ -9,6 +9,8 @@
 pub mod driver;
 pub mod flow;
 pub mod handoff;
+#[cfg(test)]
+mod handoff_tests;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -335,11 +337,20 @@ pub fn step(
         Event::Agent(action) => handoff::act(state, script, action).unwrap_or_else(|r| vec![Effect::Refused(r)]),
         Event::Notice { flow: flow_id, order } => {
             let slots = flow::order_slots(&order, &state.lang, script);
+            let under_people = state.owner.is_people().then(|| state.clone());
             let mut effects = flow::start(state, script, &flow_id, slots, Seq(0), now);
             for effect in &mut effects {
                 if let Effect::Say(reply) = effect {
                     reply.reply_to = None; // news, not an answer
                 }
+            }
+            if let Some(before) = under_people {
+                // A person answers now: tell the news and ask nothing. The flow's buttons
+                // would be dead (choices wait for the person) and it must not run on.
+                *state = before;
+                effects.retain(
+                    |e| matches!(e, Effect::Say(r) if r.from == Sender::Bot && r.extras.quick_replies.is_empty()),
+                );
             }
             effects
         }

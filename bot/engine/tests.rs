@@ -103,12 +103,30 @@ fn unsure_answer_is_honest_and_offers_a_person() {
     assert_eq!(ids, ["a", "b"], "only articles above the related threshold");
     assert_eq!(reply.extras.quick_replies[0].value, HANDOFF_VALUE);
 
+    assert_eq!(chat.state.owner, Owner::Bot, "one fallback does not hand the chat over");
+    assert_eq!(chat.state.fallbacks_in_row, 1);
+
+    // A second fallback in a row (policy `handoff_after_fallbacks`, 2 by default): still
+    // honest, and the chat goes to a person.
+    assert_eq!(chat.policy.handoff_after_fallbacks, 2);
     let out = chat.step(Event::SearchResults { query: "q".into(), lang: "en".into(), reply_to: Seq(5), hits: vec![] });
-    let [Effect::Say(reply), Effect::RecordGap { near_miss: None, .. }] = out.as_slice() else {
-        panic!("one reply expected: {out:?}")
+    let [
+        Effect::Say(reply),
+        Effect::RecordGap { near_miss: None, .. },
+        Effect::Say(handoff),
+        Effect::RequestHandoff { reason },
+    ] = out.as_slice()
+    else {
+        panic!("a fallback, a recorded gap and a handoff expected: {out:?}")
     };
-    assert!(reply.text.contains("talk to a person"), "{}", reply.text);
+    assert_eq!(reply.from, Sender::Bot);
+    assert!(reply.extras.source.is_none());
     assert!(reply.extras.articles.is_empty());
+    assert_eq!(reply.extras.quick_replies[0].value, HANDOFF_VALUE);
+    assert_eq!((handoff.from, handoff.reply_to), (Sender::System, Some(Seq(5))));
+    assert_eq!(reason, reasons::REPEATED_FALLBACK);
+    assert_eq!(chat.state.owner, Owner::Queued { reason: reasons::REPEATED_FALLBACK.into(), team: String::new() });
+    assert_eq!(chat.state.fallbacks_in_row, 0, "the count starts again");
 }
 
 #[test]
