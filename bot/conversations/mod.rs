@@ -255,6 +255,12 @@ impl Hub {
         Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, desk, actors, pending }) }
     }
 
+    /// The time on the hub's clock.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.shared.clock.now()
+    }
+
     /// Connects the desk that ownership changes go to (once, at start).
     pub fn set_desk(&self, desk: Arc<dyn HandoffDesk>) {
         let _ = self.shared.desk.set(desk);

@@ -207,20 +207,71 @@ enum Command {
     Owner(OwnerChange),
     OfflineFiled,
     OfflineLoaded(Vec<StoredOfflineRequest>),
-    Directory { teams: Vec<Team>, agents: Vec<Agent> },
-    Connect { agent: Agent, reply: oneshot::Sender<Connected> },
-    Disconnect { agent: String, conn: u64 },
-    Presence { agent: String, presence: Presence },
-    Accept { agent: String, conversation: ConversationId, reply: Reply<()> },
-    Decline { agent: String, conversation: ConversationId },
-    Claim { agent: String, conversation: ConversationId, reply: Reply<()> },
-    AssignDone { conversation: ConversationId, agent: String, result: Result<(), DeskError>, reply: Option<Reply<()>> },
-    Transfer { agent: String, conversation: ConversationId, target: TransferTarget, note: Option<String>, reply: Reply<()> },
-    CloseOffline { agent: String, id: i64, reply: Reply<()> },
-    OfferExpired { conversation: ConversationId, offer: u64 },
-    GraceExpired { agent: String, epoch: u64 },
-    Holder { conversation: ConversationId, reply: oneshot::Sender<Option<String>> },
-    CanSee { agent: String, conversation: ConversationId, reply: oneshot::Sender<bool> },
+    Directory {
+        teams: Vec<Team>,
+        agents: Vec<Agent>,
+    },
+    Connect {
+        agent: Agent,
+        reply: oneshot::Sender<Connected>,
+    },
+    Disconnect {
+        agent: String,
+        conn: u64,
+    },
+    Presence {
+        agent: String,
+        presence: Presence,
+    },
+    Accept {
+        agent: String,
+        conversation: ConversationId,
+        reply: Reply<()>,
+    },
+    Decline {
+        agent: String,
+        conversation: ConversationId,
+    },
+    Claim {
+        agent: String,
+        conversation: ConversationId,
+        reply: Reply<()>,
+    },
+    AssignDone {
+        conversation: ConversationId,
+        agent: String,
+        result: Result<(), DeskError>,
+        reply: Option<Reply<()>>,
+    },
+    Transfer {
+        agent: String,
+        conversation: ConversationId,
+        target: TransferTarget,
+        note: Option<String>,
+        reply: Reply<()>,
+    },
+    CloseOffline {
+        agent: String,
+        id: i64,
+        reply: Reply<()>,
+    },
+    OfferExpired {
+        conversation: ConversationId,
+        offer: u64,
+    },
+    GraceExpired {
+        agent: String,
+        epoch: u64,
+    },
+    Holder {
+        conversation: ConversationId,
+        reply: oneshot::Sender<Option<String>>,
+    },
+    CanSee {
+        agent: String,
+        conversation: ConversationId,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// Handle to the desk task; cheap to clone. The conversation hub reports ownership

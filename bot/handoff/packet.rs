@@ -198,7 +198,10 @@ pub async fn build(
         queued_at: queued_at.map(format_at),
         waited_seconds: queued_at.map(|t| (now - t).num_seconds().max(0)),
         identity: Identity { verified: export.visitor_id.is_some(), visitor_id: export.visitor_id.clone() },
-        contact: Contact { email: export.contact_email.clone().or_else(|| form_contact("email")), phone: form_contact("phone") },
+        contact: Contact {
+            email: export.contact_email.clone().or_else(|| form_contact("email")),
+            phone: form_contact("phone"),
+        },
         flow,
         orders: order_context,
         answers,

@@ -3,11 +3,13 @@
 //! Holds no business rules: sockets decode frames and forward them to the conversation's
 //! actor; pages render what the knowledge base holds.
 
+mod agent_ws;
 mod agents_api;
 mod api;
 pub mod client_addr;
 pub mod edge;
 mod gaps_api;
+mod handoff_api;
 mod kb_api;
 mod orders_api;
 mod pages;
@@ -116,11 +118,13 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(pages::healthz))
         .route("/ws", get(visitor_ws::upgrade))
+        .route("/ws/agent", get(agent_ws::upgrade))
         .merge(pages)
         .merge(kb_api::routes())
         .merge(orders_api::routes())
         .merge(privacy_api::routes())
         .merge(agents_api::routes())
+        .merge(handoff_api::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), api::request_deadline))

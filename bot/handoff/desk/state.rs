@@ -194,7 +194,8 @@ impl DeskState {
         // Chats that asked for a person while the desk was down: place them now.
         for chat in unplaced {
             let queued = Owner::Queued { reason: chat.reason.clone(), team: String::new() };
-            let change = OwnerChange { conversation: chat.id, before: Owner::Bot, after: queued, lang: chat.lang, at: now };
+            let change =
+                OwnerChange { conversation: chat.id, before: Owner::Bot, after: queued, lang: chat.lang, at: now };
             self.on_owner(change);
         }
         Ok(())
@@ -282,7 +283,9 @@ impl DeskState {
                 self.place_new(id, reason.clone(), change.lang, change.at);
             }
             (_, Owner::Queued { team, reason }) => {
-                let why = if matches!(change.before, Owner::Agent { .. }) && self.held.get(&id).is_some_and(|h| &h.team == team) {
+                let why = if matches!(change.before, Owner::Agent { .. })
+                    && self.held.get(&id).is_some_and(|h| &h.team == team)
+                {
                     "requeued"
                 } else {
                     "transferred"
@@ -298,7 +301,8 @@ impl DeskState {
                 self.enqueue(id, team.clone(), reason.clone(), change.lang, queued_at);
             }
             (_, Owner::Agent { agent, team, .. }) => {
-                let queued_at = self.waiting.get(&id).map(|w| w.queued_at).or_else(|| self.held.get(&id).map(|h| h.queued_at));
+                let queued_at =
+                    self.waiting.get(&id).map(|w| w.queued_at).or_else(|| self.held.get(&id).map(|h| h.queued_at));
                 self.remove_waiting(id, "taken");
                 self.release_holding(id, "transferred");
                 let now = change.at;
@@ -308,7 +312,12 @@ impl DeskState {
                     seat.last_assigned = now;
                     seat.send(&AgentEvent::Assigned { conversation: id });
                 }
-                let held = Held { agent: agent.id.clone(), team: team.clone(), queued_at: queued_at.unwrap_or(now), assigned_at: now };
+                let held = Held {
+                    agent: agent.id.clone(),
+                    team: team.clone(),
+                    queued_at: queued_at.unwrap_or(now),
+                    assigned_at: now,
+                };
                 self.held.insert(id, held);
                 self.dirty.insert(team.clone());
             }
@@ -375,7 +384,9 @@ impl DeskState {
         let reason = reason.to_lowercase();
         let speaks = |langs: &[String]| {
             langs.is_empty()
-                || langs.iter().any(|l| l.eq_ignore_ascii_case(lang) || primary_subtag(l).eq_ignore_ascii_case(primary_subtag(lang)))
+                || langs.iter().any(|l| {
+                    l.eq_ignore_ascii_case(lang) || primary_subtag(l).eq_ignore_ascii_case(primary_subtag(lang))
+                })
         };
         let rule_fits = |r: &RouteRule| {
             self.teams.contains_key(&r.team)
@@ -390,7 +401,12 @@ impl DeskState {
             return default.clone();
         }
         // A team that speaks the language, preferring one with someone online.
-        let mut speakers: Vec<&String> = self.teams.iter().filter(|(_, t)| !t.languages.is_empty() && speaks(&t.languages)).map(|(id, _)| id).collect();
+        let mut speakers: Vec<&String> = self
+            .teams
+            .iter()
+            .filter(|(_, t)| !t.languages.is_empty() && speaks(&t.languages))
+            .map(|(id, _)| id)
+            .collect();
         speakers.sort_by_key(|id| !self.seats.values().any(|s| s.available() && s.teams.contains(id)));
         if let Some(team) = speakers.first() {
             return (*team).clone();
@@ -526,13 +542,12 @@ impl DeskState {
             let _ = reply.send(Ok(()));
             return;
         }
-        let in_my_queue = self
-            .seats
-            .get(agent)
-            .is_some_and(|s| self.waiting.get(&id).is_some_and(|w| s.teams.contains(&w.team)));
+        let in_my_queue =
+            self.seats.get(agent).is_some_and(|s| self.waiting.get(&id).is_some_and(|w| s.teams.contains(&w.team)));
         if !in_my_queue {
             // Taken by a teammate a moment ago, or never ours to see.
-            let taken = self.held.get(&id).is_some_and(|h| self.seats.get(agent).is_some_and(|s| s.teams.contains(&h.team)));
+            let taken =
+                self.held.get(&id).is_some_and(|h| self.seats.get(agent).is_some_and(|s| s.teams.contains(&h.team)));
             let _ = reply.send(Err(if taken { DeskError::Taken } else { DeskError::NotFound }));
             return;
         }
@@ -616,7 +631,11 @@ impl DeskState {
                 }
                 let team = seat.teams.iter().find(|t| **t == held.team).or(seat.teams.first()).cloned();
                 let team = team.unwrap_or_else(|| held.team.clone());
-                AgentAction::TransferToAgent { agent: agent.to_owned(), to: AgentRef { id: to, name: seat.name.clone() }, team }
+                AgentAction::TransferToAgent {
+                    agent: agent.to_owned(),
+                    to: AgentRef { id: to, name: seat.name.clone() },
+                    team,
+                }
             }
             TransferTarget::Team(team) => {
                 let Some(desk) = self.teams.get(&team) else {
@@ -696,7 +715,8 @@ impl DeskState {
             seat.grace_epoch += 1;
         }
         seat.conns.insert(conn, events_tx.clone());
-        let connected = Connected { conn, events, presence: seat.presence, chats: seat.chats.iter().copied().collect() };
+        let connected =
+            Connected { conn, events, presence: seat.presence, chats: seat.chats.iter().copied().collect() };
         let teams = seat.teams.clone();
         let _ = reply.send(connected);
         let view = Arc::new(self.view_for(&id));
@@ -704,7 +724,8 @@ impl DeskState {
         // Offers out to this agent reach the new tab too.
         for (cid, w) in &self.waiting {
             if w.offer.as_ref().is_some_and(|o| o.agent == id) {
-                let expires_at = self.clock.now() + chrono::Duration::from_std(self.config.offer_timeout).unwrap_or_default();
+                let expires_at =
+                    self.clock.now() + chrono::Duration::from_std(self.config.offer_timeout).unwrap_or_default();
                 let _ = events_tx.send(AgentEvent::Offer { conversation: *cid, team: w.team.clone(), expires_at });
             }
         }
@@ -814,18 +835,25 @@ impl DeskState {
             .map_or(i64::from(self.config.default_handle_minutes) * 60, |t| {
                 t.handle_times.iter().sum::<i64>() / i64::try_from(t.handle_times.len()).unwrap_or(1)
             });
-        let online: Vec<&Seat> = self.seats.values().filter(|s| s.available() && s.teams.iter().any(|t| t == team)).collect();
+        let online: Vec<&Seat> =
+            self.seats.values().filter(|s| s.available() && s.teams.iter().any(|t| t == team)).collect();
         let slots: usize = online.iter().map(|s| s.capacity).sum::<usize>().max(1);
         let free: usize = online.iter().map(|s| s.capacity.saturating_sub(s.load())).sum();
         let ahead = position.saturating_sub(free);
-        let secs = i64::try_from(ahead).unwrap_or(i64::MAX).saturating_mul(handle_secs) / i64::try_from(slots).unwrap_or(1);
+        let secs =
+            i64::try_from(ahead).unwrap_or(i64::MAX).saturating_mul(handle_secs) / i64::try_from(slots).unwrap_or(1);
         u32::try_from((secs + 59) / 60).unwrap_or(u32::MAX).max(1)
     }
 
     fn view_for(&self, agent: &str) -> QueueView {
         let now = self.clock.now();
         let Some(seat) = self.seats.get(agent) else {
-            return QueueView { offline_requests: Vec::new(), items: Vec::new(), agents: Vec::new(), teams: Vec::new() };
+            return QueueView {
+                offline_requests: Vec::new(),
+                items: Vec::new(),
+                agents: Vec::new(),
+                teams: Vec::new(),
+            };
         };
         let mut items = Vec::new();
         for team in &seat.teams {

@@ -64,14 +64,20 @@ pub(super) async fn open_offline(pool: &SqlitePool, limit: u32) -> Result<Vec<St
         .collect()
 }
 
-pub(super) async fn close_offline(pool: &SqlitePool, id: i64, agent: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE offline_requests SET handled_by = ?, handled_at = ? WHERE id = ? AND handled_at IS NULL")
-        .bind(agent)
-        .bind(to_millis(at))
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(query_err("close offline request"))?;
+pub(super) async fn close_offline(
+    pool: &SqlitePool,
+    id: i64,
+    agent: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE offline_requests SET handled_by = ?, handled_at = ? WHERE id = ? AND handled_at IS NULL")
+            .bind(agent)
+            .bind(to_millis(at))
+            .bind(id)
+            .execute(pool)
+            .await
+            .map_err(query_err("close offline request"))?;
     Ok(done.rows_affected() == 1)
 }
 
