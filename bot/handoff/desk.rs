@@ -320,6 +320,13 @@ impl Desk {
         Ok(desk)
     }
 
+    /// Re-reads teams and agents (after an edit through the API); commands sent after
+    /// this returns see them.
+    pub async fn refresh(&self, accounts: &Accounts) {
+        let (teams, agents) = read_directory(accounts).await;
+        let _ = self.tx.send(Command::Directory { teams, agents });
+    }
+
     /// Registers a connection of `agent`; events for it arrive on [`Connected::events`].
     ///
     /// # Errors

@@ -627,7 +627,11 @@ impl Session {
                 send_json(&mut self.tx, &frame).await
             }
             AgentEvent::Offer { conversation, team, expires_at } => {
-                let packet = self.packet(conversation).await;
+                let mut packet = self.packet(conversation).await;
+                // The conversation may not have heard where the desk placed it yet.
+                if packet["team"] == "" {
+                    packet["team"] = json!(team);
+                }
                 let frame = json!({
                     "type": "offer",
                     "conversation": conversation,

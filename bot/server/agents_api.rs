@@ -155,6 +155,7 @@ async fn create_agent(
     JsonBody(draft): JsonBody<AgentDraft, AGENT_MAX>,
 ) -> Result<Response, ApiError> {
     let agent = state.accounts.create_agent(draft).await.map_err(api_error)?;
+    state.desk.refresh(&state.accounts).await;
     tracing::info!(manager = caller.name, agent = %agent.id, "agent created");
     Ok((StatusCode::CREATED, Json(agent)).into_response())
 }
@@ -174,6 +175,7 @@ async fn update_agent(
     JsonBody(draft): JsonBody<AgentDraft, AGENT_MAX>,
 ) -> Result<Json<Agent>, ApiError> {
     let agent = state.accounts.update_agent(&agent_id(&id)?, draft).await.map_err(api_error)?;
+    state.desk.refresh(&state.accounts).await;
     tracing::info!(manager = caller.name, agent = %agent.id, "agent updated");
     Ok(Json(agent))
 }
@@ -185,6 +187,7 @@ async fn delete_agent(
 ) -> Result<StatusCode, ApiError> {
     let id = agent_id(&id)?;
     state.accounts.delete_agent(&id).await.map_err(api_error)?;
+    state.desk.refresh(&state.accounts).await;
     tracing::info!(manager = caller.name, agent = %id, "agent deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -200,6 +203,7 @@ async fn create_team(
     JsonBody(draft): JsonBody<TeamDraft, TEAM_MAX>,
 ) -> Result<Response, ApiError> {
     let team = state.accounts.create_team(&draft).await.map_err(api_error)?;
+    state.desk.refresh(&state.accounts).await;
     tracing::info!(manager = caller.name, team = %team.id, "team created");
     Ok((StatusCode::CREATED, Json(team)).into_response())
 }
@@ -220,6 +224,7 @@ async fn update_team(
     JsonBody(draft): JsonBody<TeamDraft, TEAM_MAX>,
 ) -> Result<Response, ApiError> {
     let team = state.accounts.update_team(&team_id(&id)?, &draft).await.map_err(api_error)?;
+    state.desk.refresh(&state.accounts).await;
     tracing::info!(manager = caller.name, team = %team.id, "team updated");
     Ok(Json(team).into_response())
 }
@@ -231,6 +236,7 @@ async fn delete_team(
 ) -> Result<StatusCode, ApiError> {
     let id = team_id(&id)?;
     state.accounts.delete_team(&id).await.map_err(api_error)?;
+    state.desk.refresh(&state.accounts).await;
     tracing::info!(manager = caller.name, team = %id, "team deleted");
     Ok(StatusCode::NO_CONTENT)
 }

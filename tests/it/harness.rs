@@ -352,3 +352,24 @@ fn rand_suffix() -> u32 {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
+
+impl Client {
+    /// Frames until one matches `want` (the others are returned too, in order).
+    pub async fn recv_until(&mut self, want: impl Fn(&Value) -> bool) -> (Value, Vec<Value>) {
+        let mut skipped = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            if want(&frame) {
+                return (frame, skipped);
+            }
+            skipped.push(frame);
+        }
+    }
+
+    /// Sends a message without waiting for anything.
+    pub async fn send_text(&mut self, text: &str) -> String {
+        let client_id = self.new_client_id();
+        self.send_json(json!({"type": "message", "client_id": client_id, "text": text})).await;
+        client_id
+    }
+}

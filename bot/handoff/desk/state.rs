@@ -396,18 +396,17 @@ impl DeskState {
         if let Some(rule) = self.config.routes.iter().find(|r| rule_fits(r)) {
             return rule.team.clone();
         }
+        // A team that names the language, preferring one with someone online; then the
+        // default team; then any team.
         let default = &self.config.default_team;
-        if self.teams.get(default).is_some_and(|t| speaks(&t.languages)) {
-            return default.clone();
-        }
-        // A team that speaks the language, preferring one with someone online.
         let mut speakers: Vec<&String> = self
             .teams
             .iter()
             .filter(|(_, t)| !t.languages.is_empty() && speaks(&t.languages))
             .map(|(id, _)| id)
             .collect();
-        speakers.sort_by_key(|id| !self.seats.values().any(|s| s.available() && s.teams.contains(id)));
+        speakers
+            .sort_by_key(|id| (!self.seats.values().any(|s| s.available() && s.teams.contains(id)), *id != default));
         if let Some(team) = speakers.first() {
             return (*team).clone();
         }
