@@ -161,7 +161,8 @@ async fn identities_valid_for_years_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invisible_messages_and_gap_floods_are_not_stored() {
     let temp = tempfile::tempdir().expect("temp");
-    let config = test_config(temp.path());
+    let mut config = test_config(temp.path());
+    crate::harness::bot_only(&mut config);
     let data_dir = config.data_dir.clone();
     let server = TestServer::start_with(config).await;
     let db = database(&data_dir).await;

@@ -43,7 +43,7 @@ async fn an_article_answer_links_to_the_rendered_article() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_scope_questions_get_an_honest_fallback() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_bot_only().await;
     let mut client = server.client().await;
     client.start_conversation().await;
     for question in ["Can you recommend a good pizza place nearby?", "Who won the football last night?"] {

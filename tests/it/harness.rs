@@ -50,6 +50,11 @@ pub fn test_config(data_dir: &Path) -> Config {
     }
 }
 
+/// Fallbacks in a row never hand the chat to a person on their own.
+pub fn bot_only(config: &mut Config) {
+    config.answers.handoff_after_fallbacks = 0;
+}
+
 /// Copies a directory tree (e.g. the sample knowledge base, for tests that edit it).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -68,6 +73,17 @@ impl TestServer {
     pub async fn start() -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let config = test_config(temp.path());
+        let mut server = Self::start_with(config).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Like [`TestServer::start`], but fallbacks never hand the chat to a person on their
+    /// own (for tests about answers and gaps, which ask many unanswerable questions).
+    pub async fn start_bot_only() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(temp.path());
+        bot_only(&mut config);
         let mut server = Self::start_with(config).await;
         server._temp = Some(temp);
         server

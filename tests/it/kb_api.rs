@@ -178,7 +178,7 @@ async fn a_broken_file_is_reported_with_file_and_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_questions_are_grouped_for_editors() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_bot_only().await;
     let api = Api::new(&server);
     let mut visitor = server.client().await;
     visitor.start_conversation().await;

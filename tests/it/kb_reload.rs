@@ -35,6 +35,7 @@ async fn an_edit_changes_the_next_answer_and_a_broken_file_changes_nothing() {
     copy_dir(&repo_path("knowledge-base"), &kb_dir);
     let mut config = test_config(&temp.path().join("data"));
     config.kb_dir.clone_from(&kb_dir);
+    crate::harness::bot_only(&mut config);
     let server = TestServer::start_with(config).await;
     let mut client = server.client().await;
     client.start_conversation().await;
