@@ -90,7 +90,9 @@ async fn agent(addr: SocketAddr, token: String, marks: Marks, samples: Samples) 
     }
 }
 
-async fn recv(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) -> Value {
+async fn recv(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Value {
     loop {
         match tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(text.as_str()).unwrap_or(Value::Null),
@@ -104,16 +106,19 @@ async fn visitor(addr: SocketAddr, local: String, marks: Marks, samples: Samples
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.bind(SocketAddr::new(local.parse().expect("ip"), 0)).expect("bind");
     let stream = socket.connect(addr).await.expect("tcp");
-    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tokio_tungstenite::MaybeTlsStream::Plain(stream))
-        .await
-        .expect("visitor connects");
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("visitor connects");
     ws.send(Message::text(r#"{"type":"hello","locale":"en-GB"}"#)).await.expect("hello");
     let welcome = recv(&mut ws).await;
     let conversation = welcome["conversation_id"].as_str().unwrap_or_default().to_owned();
     let _greeting = recv(&mut ws).await;
     // Baseline: the bot answers a question.
     let started = Instant::now();
-    ws.send(Message::text(r#"{"type":"message","client_id":"q","text":"how long does delivery take"}"#)).await.expect("q");
+    ws.send(Message::text(r#"{"type":"message","client_id":"q","text":"how long does delivery take"}"#))
+        .await
+        .expect("q");
     loop {
         let frame = recv(&mut ws).await;
         if frame["from"] == "bot" {
@@ -180,7 +185,9 @@ async fn main() {
         let password = "bench password 123";
         let body = json!({"email": email, "name": format!("Agent {n}"), "password": password, "teams": ["support"], "capacity": capacity});
         api(&http, format!("http://{addr}/api/agents"), Some(MANAGER_TOKEN), body).await;
-        let session = api(&http, format!("http://{addr}/api/agent/login"), None, json!({"email": email, "password": password})).await;
+        let session =
+            api(&http, format!("http://{addr}/api/agent/login"), None, json!({"email": email, "password": password}))
+                .await;
         let token = session["token"].as_str().expect("token").to_owned();
         tokio::spawn(agent(addr, token, Arc::clone(&marks), Arc::clone(&samples)));
     }

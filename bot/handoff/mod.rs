@@ -7,6 +7,7 @@
 //! conversation's actor, which stays the only writer.
 
 pub mod accounts;
+pub mod canned;
 pub mod desk;
 pub mod hours;
 pub mod packet;

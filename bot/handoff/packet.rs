@@ -65,6 +65,8 @@ pub struct Identity {
     pub visitor_id: Option<String>,
     /// True when `visitor_id` came from a signed identity.
     pub verified: bool,
+    /// The customer's name on an order they proved is theirs.
+    pub name: Option<String>,
 }
 
 /// Contact details.
@@ -164,11 +166,15 @@ pub async fn build(
         })
         .collect();
     let mut order_context = Vec::new();
+    let mut customer_name = None;
     for order_id in &export.orders {
         let order = match orders {
             Some(source) => source.get(order_id).await.ok().flatten(),
             None => None,
         };
+        if customer_name.is_none() {
+            customer_name = order.as_ref().and_then(|o| o.customer_name.clone());
+        }
         order_context.push(OrderContext {
             id: order_id.clone(),
             status: order.as_ref().map(|o| o.status),
@@ -197,7 +203,11 @@ pub async fn build(
         started_at: export.created_at.clone(),
         queued_at: queued_at.map(format_at),
         waited_seconds: queued_at.map(|t| (now - t).num_seconds().max(0)),
-        identity: Identity { verified: export.visitor_id.is_some(), visitor_id: export.visitor_id.clone() },
+        identity: Identity {
+            verified: export.visitor_id.is_some(),
+            visitor_id: export.visitor_id.clone(),
+            name: customer_name,
+        },
         contact: Contact {
             email: export.contact_email.clone().or_else(|| form_contact("email")),
             phone: form_contact("phone"),

@@ -6,6 +6,7 @@
 mod agent_ws;
 mod agents_api;
 mod api;
+mod canned_api;
 pub mod client_addr;
 pub mod edge;
 mod gaps_api;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Queues, presence and offers: where handed-off chats go.
     pub desk: Desk,
+    /// Canned responses agents share.
+    pub canned: crate::handoff::canned::CannedResponses,
 }
 
 /// Why the server could not start.
@@ -111,6 +114,7 @@ pub fn app(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::demo_page))
         .route("/widget.js", get(pages::widget_script))
+        .route("/agent", get(pages::agent_console))
         .route("/widget/{*file}", get(pages::widget_file))
         .route("/kb/{lang}/", get(pages::kb_index))
         .route("/kb/{lang}/{slug}", get(pages::kb_article))
@@ -125,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         .merge(privacy_api::routes())
         .merge(agents_api::routes())
         .merge(handoff_api::routes())
+        .merge(canned_api::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), api::request_deadline))
@@ -220,6 +225,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let store = SqliteStore::open(&config.data_dir.join("supportbot.db")).await?;
     let orders = open_orders(&config, &store).await?;
     let accounts = open_accounts(&config, &store, Arc::clone(&clock)).await?;
+    let canned = crate::handoff::canned::CannedResponses::new(store.pool().clone(), Arc::clone(&clock));
     let demo_agent = accounts.ensure_demo_agent().await?;
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -271,6 +277,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         conversation_limiter,
         accounts,
         desk,
+        canned,
     };
     let edge_limits = state.config.edge.clone();
     let admission = edge::admission::Admission::new(edge::admission_limits(&edge_limits, open_files));

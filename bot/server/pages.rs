@@ -81,6 +81,11 @@ pub async fn demo_page(headers: HeaderMap) -> Response {
     asset("demo.html", &headers)
 }
 
+/// `/agent`: the agent console (its script and styles are `/widget/agent.*`).
+pub async fn agent_console(headers: HeaderMap) -> Response {
+    asset("agent.html", &headers)
+}
+
 /// `/widget.js`: the embeddable widget.
 pub async fn widget_script(headers: HeaderMap) -> Response {
     asset("supportbot.js", &headers)

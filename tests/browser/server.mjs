@@ -40,9 +40,16 @@ export class SupportbotServer {
     this.proc = null;
   }
 
-  /** A fresh server: new port, new data dir. */
-  static async start() {
+  /**
+   * A fresh server: new port, new data dir. `config` is the text of a TOML configuration
+   * file (e.g. `[[tokens]]`, `[[teams]]`, `[handoff]`), passed with `--config`.
+   */
+  static async start({ config } = {}) {
     const server = new SupportbotServer();
+    if (config) {
+      server.configFile = path.join(server.tmp, 'supportbot.toml');
+      fs.writeFileSync(server.configFile, config);
+    }
     if (!fs.existsSync(server.bin)) {
       throw new Error(`supportbot binary not found at ${server.bin}; run \`cargo build\` or set SUPPORTBOT_BIN`);
     }
@@ -66,6 +73,7 @@ export class SupportbotServer {
       '--data-dir', this.dataDir,
       '--kb-dir', this.kbDir,
       '--flows-dir', this.flowsDir,
+      ...(this.configFile ? ['--config', this.configFile] : []),
     ], { stdio: ['ignore', log, log], env: { RUST_LOG: 'info', ...process.env } });
     fs.closeSync(log);
     this.proc = proc;
@@ -105,6 +113,15 @@ export class SupportbotServer {
   async restart() {
     await this.stop();
     await this.spawn();
+  }
+
+  /**
+   * The demo agent a start without agents creates: its e-mail and one-time password, as
+   * printed in the log (`… log in as <email> with password <password> …`).
+   */
+  demoAgent() {
+    const m = this.log().match(/log in as (\S+) with password (\S+)/);
+    return m ? { email: m[1], password: m[2] } : null;
   }
 
   /** The server's output so far (for failure reports). */
