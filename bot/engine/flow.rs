@@ -373,7 +373,8 @@ pub(super) fn run(state: &mut ConversationState, script: &BotScript, reply_to: S
             StepKind::Handoff { reason, message } => {
                 let reason = fill(&reason, &flow_state.slots);
                 let said = message.map(|m| text(script, &lang, &m, &flow_state.slots));
-                state.flow = None;
+                // The agent gets the flow's slots (order, status, delay) in the packet.
+                state.flow_at_handoff = state.flow.take();
                 if let Some(said) = said {
                     effects.push(say_with(state, Sender::Bot, said, Some(reply_to), MessageExtras::default()));
                 }

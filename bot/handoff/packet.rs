@@ -167,6 +167,7 @@ pub async fn build(
         .collect();
     let mut order_context = Vec::new();
     let mut customer_name = None;
+    let mut order_email = None;
     for order_id in &export.orders {
         let order = match orders {
             Some(source) => source.get(order_id).await.ok().flatten(),
@@ -174,6 +175,9 @@ pub async fn build(
         };
         if customer_name.is_none() {
             customer_name = order.as_ref().and_then(|o| o.customer_name.clone());
+        }
+        if order_email.is_none() {
+            order_email = order.as_ref().map(|o| o.email.clone()).filter(|e| !e.is_empty());
         }
         order_context.push(OrderContext {
             id: order_id.clone(),
@@ -209,7 +213,7 @@ pub async fn build(
             name: customer_name,
         },
         contact: Contact {
-            email: export.contact_email.clone().or_else(|| form_contact("email")),
+            email: export.contact_email.clone().or_else(|| form_contact("email")).or(order_email),
             phone: form_contact("phone"),
         },
         flow,

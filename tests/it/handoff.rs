@@ -641,3 +641,58 @@ async fn a_restart_keeps_the_queue_the_assignments_and_every_message() {
     assert_eq!(ann.recv_about("message", &held_id).await["message"]["text"], "thanks Ann");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flows_handoff_step_carries_the_order_and_its_status_in_the_packet() {
+    let server = TestServer::start().await;
+    let (_, token) = add_agent(&server, "ann@shop.test", "Ann", &["support"], 3).await;
+    let mut ann = AgentClient::connect(server.addr, &token).await;
+    let mut visitor = server.client().await;
+    let id = conversation(&visitor.start_conversation().await);
+    visitor.say("Hi, where is my order FH-100239? It should be here by now").await;
+    visitor.say("le1 7rh").await;
+    visitor.send_json(json!({"type": "choice", "client_id": "p", "value": "flow:person"})).await;
+    let offer = ann.recv_about("offer", &id).await;
+    let packet = &offer["packet"];
+    assert!(!packet["reason"].as_str().unwrap_or_default().is_empty(), "the flow's reason: {packet}");
+    assert_eq!(packet["flow"]["id"], "order_tracking", "{packet}");
+    assert_eq!(packet["flow"]["slots"]["order_id"], "FH-100239", "{}", packet["flow"]);
+    assert_eq!(packet["orders"][0]["id"], "FH-100239");
+    assert_eq!(packet["orders"][0]["status"], "delayed");
+    assert!(packet["orders"][0]["delay_reason"].as_str().is_some_and(|r| r.contains("Heavy snow")));
+    assert_eq!(packet["identity"]["name"], "Ravi Patel");
+    assert_eq!(packet["contact"]["email"], "ravi.patel@example.com");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_share_canned_responses_per_language() {
+    let server = TestServer::start().await;
+    let (_, token) = add_agent(&server, "ann@shop.test", "Ann", &["support"], 3).await;
+    let http = reqwest::Client::new();
+    let url = server.url("/api/canned");
+    let body =
+        json!({"shortcut": "/Delay", "lang": "en", "text": "Hi {visitor.name}, order {order.id} is on its way."});
+    let (status, _, created) = api_call(&http, url.clone(), Method::POST, Some(&token), Some(body.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["shortcut"], "delay", "stored without the slash, lower case");
+    let (status, _, dup) = api_call(&http, url.clone(), Method::POST, Some(&token), Some(body)).await;
+    assert_eq!((status, &dup["error"]), (409, &json!("duplicate")));
+    let polish = json!({"shortcut": "delay", "lang": "pl", "text": "Zamówienie {order.id} jest w drodze."});
+    assert_eq!(api_call(&http, url.clone(), Method::POST, Some(&token), Some(polish)).await.0, 201);
+    let bad = json!({"shortcut": "a b", "lang": "en", "text": "x"});
+    let (status, _, error) = api_call(&http, url.clone(), Method::POST, Some(&token), Some(bad)).await;
+    assert_eq!((status, &error["error"]), (400, &json!("invalid_field")));
+    let (status, _, list) = api_call(&http, url.clone(), Method::GET, Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(2));
+    let one = format!("{url}/{}", created["id"]);
+    let edit = json!({"shortcut": "delay", "lang": "en", "text": "Order {order.id}: on its way."});
+    assert_eq!(api_call(&http, one.clone(), Method::PUT, Some(&token), Some(edit)).await.0, 200);
+    assert_eq!(api_call(&http, one.clone(), Method::DELETE, Some(&token), None).await.0, 204);
+    assert_eq!(api_call(&http, one, Method::DELETE, Some(&token), None).await.0, 404);
+    // Agents only: no token, or a manager API token, is refused.
+    assert_eq!(api_call(&http, url.clone(), Method::GET, None, None).await.0, 401);
+    assert_eq!(api_call(&http, url, Method::GET, Some(MANAGER_TOKEN), None).await.0, 401);
+    server.stop().await;
+}
