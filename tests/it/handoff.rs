@@ -149,7 +149,7 @@ async fn the_bot_is_silent_while_an_agent_holds_the_chat_and_they_talk_with_typi
     // Closing: the visitor is told, and writing again brings the bot back.
     assert_eq!(ann.request(json!({"type": "close", "conversation": id})).await["type"], "ok");
     assert_eq!(ann.recv_about("released", &id).await["why"], "closed");
-    visitor.recv_until(|f| is_system_line(f)).await;
+    visitor.recv_until(is_system_line).await;
     let (_, answer) = visitor.ask("how long does delivery take").await;
     assert_eq!(answer["from"], "bot", "the bot answers again after close: {answer}");
     server.stop().await;
