@@ -19,6 +19,8 @@
 
   var MAX_CHARS = 4000;
   var TYPING_MAX_MS = 15000;
+  var AGENT_TYPING_MS = 6000;   // an agent's "is typing" lasts this long after their last frame
+  var TYPING_EVERY_MS = 2500;   // the visitor's own typing frames, at most this often
 
   // ---- configuration -------------------------------------------------------
 
@@ -42,6 +44,10 @@
     open: 'Open chat', close: 'Close chat', send: 'Send', input: 'Your message',
     placeholder: 'Type your message…', sending: 'Sending…', connecting: 'Connecting…',
     reconnecting: 'Reconnecting…', typing: 'Support is typing', unread: 'Open chat (new message)',
+    agentTyping: '{name} is typing', queueStatus: 'You\'re number {position} in the queue · about {eta} min',
+    queueWaiting: 'You\'re in the queue for a person',
+    badEmail: 'Please enter an e-mail address like name@example.com.',
+    badPhone: 'Please enter a phone number: 7 to 15 digits, e.g. +44 20 7946 0000.',
     readArticle: 'Read the full article: ', readFaq: 'More in our FAQ: ', related: 'Related articles',
     who: { visitor: 'You', bot: 'Assistant', agent: 'Agent', system: 'Notice' },
     errors: {
@@ -58,7 +64,8 @@
   var LABEL_KEYS = {
     open: 'open', close: 'close', open_unread: 'unread', input_label: 'input', placeholder: 'placeholder',
     send: 'send', connecting: 'connecting', reconnecting: 'reconnecting', typing: 'typing',
-    read_article: 'readArticle', more_faq: 'readFaq', related: 'related'
+    read_article: 'readArticle', more_faq: 'readFaq', related: 'related', agent_typing: 'agentTyping',
+    queue_status: 'queueStatus', queue_waiting: 'queueWaiting', invalid_email: 'badEmail', invalid_phone: 'badPhone'
   };
   function adoptLabels(strings, lang) {
     if (!strings || typeof strings !== 'object') return;
@@ -82,8 +89,13 @@
     ui.input.setAttribute('aria-label', T.input);
     ui.input.placeholder = T.placeholder;
     ui.send.setAttribute('aria-label', T.send);
-    ui.typing.setAttribute('aria-label', T.typing);
-    ui.typing.firstChild.textContent = T.typing + '…';
+    if (!ui.typing.hidden) showTyping(true, typingName);
+    renderQueue();
+  }
+
+  // "{name} is typing" → "Ann is typing" (values are plain text, set with textContent).
+  function fmt(s, args) {
+    return s.replace(/\{(\w+)\}/g, function (m, k) { return args[k] != null ? String(args[k]) : m; });
   }
 
   // ---- storage (localStorage may be unavailable, e.g. in strict privacy modes) --
@@ -144,10 +156,11 @@
     '.from-visitor{align-items:flex-end}',
     '.from-visitor .bubble{background:#1f5f4a;color:#fff;border-radius:14px;border-bottom-right-radius:4px}',
     '.from-visitor .bubble a{color:#fff}',
-    '.from-agent .bubble{background:#fff;border:1px solid #1f5f4a}',
+    '.from-agent .bubble{background:#fff;border:1px solid #1f5f4a;border-left-width:4px}',
     '.who{font-size:12px;font-weight:600;color:#1f5f4a;margin:0 0 2px 4px}',
     '.from-system{align-items:center}',
-    '.from-system .bubble{background:transparent;color:#4a524e;font-size:13px;font-style:italic;text-align:center}',
+    '.from-system .bubble{max-width:92%;padding:4px 12px;border-radius:10px;background:#e8ecea;color:#3d4541;',
+    '  font-size:13px;text-align:center}',
     '.from-visitor.pending .bubble{background:#3b7a64}',
     '.meta{font-size:12px;color:#5a625e;margin:2px 6px 0}',
     '.src{display:inline-block;margin-top:6px;font-size:13px;font-weight:600}',
@@ -161,10 +174,17 @@
     '.notice{margin-top:8px;padding:6px 10px;border-radius:6px;background:#fdecea;color:#8a1c12;font-size:13px}',
     // typing dots
     '.typing{display:inline-flex;gap:4px;margin-top:10px;padding:10px 12px;border-radius:14px;background:#eceeed}',
-    '.typing i{width:7px;height:7px;border-radius:50%;background:#5a625e;animation:sb-dot 1.2s infinite}',
+    '.typing .tl{align-self:center;margin-right:4px;font-size:13px;color:#3d4541}',
+    '.typing i{align-self:center;width:7px;height:7px;border-radius:50%;background:#5a625e;animation:sb-dot 1.2s infinite}',
     '.typing i:nth-child(3){animation-delay:.2s}.typing i:nth-child(4){animation-delay:.4s}',
     '@keyframes sb-dot{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-3px)}}',
     '@media (prefers-reduced-motion:reduce){.typing i{animation:none}}',
+    // queue status bar, inline input error
+    '.qbar{padding:8px 12px;border-top:1px solid #cfe0d8;background:#eef6f2}',
+    '.qbar p{margin:0;font-size:13px;font-weight:600;color:#174a39}',
+    '.qbar .qr{max-width:none}',
+    '.err{padding:8px 12px 0;background:#fff;color:#b42318;font-size:13px}',
+    'textarea[aria-invalid=true]{border-color:#b42318}',
     // composer
     'form{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #dfe3e1;background:#fff}',
     'textarea{flex:1;resize:none;min-height:40px;max-height:120px;padding:9px 12px;border:1px solid #8a938f;',
@@ -189,6 +209,9 @@
     '<div class="typing" role="status" hidden><span class="sr"></span>' +
     '<i aria-hidden="true"></i><i aria-hidden="true"></i><i aria-hidden="true"></i></div>' +
     '</div>' +
+    '<div class="qbar" hidden><p class="qtext" id="sb-q" role="status" aria-live="polite"></p>' +
+    '<div class="qr" role="group" aria-labelledby="sb-q"></div></div>' +
+    '<div class="err" id="sb-err" role="alert" hidden></div>' +
     '<form novalidate><textarea rows="1"></textarea>' +
     '<button type="submit" class="send"><svg viewBox="0 0 24 24" aria-hidden="true">' +
     '<path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"/></svg></button></form>' +
@@ -269,7 +292,14 @@
   var queue = [];        // unacknowledged outgoing frames: {id, frame, el}
   var activeQr = null;   // quick replies of the newest message
   var typingTimer = 0;
+  var typingName = '';   // the agent shown typing ('' = the bot)
   var retryTimer = 0;
+  // Human handoff: the queue (from the system line offering leave_queue, then `queue` frames),
+  // whether an agent holds the chat, and the offline form's address being asked for.
+  var hq = { on: false, pos: 0, eta: 0, acts: null, leaving: null };
+  var agentOn = false;
+  var expect = null;     // 'email' | 'phone' after the visitor chose contact_email / contact_phone
+  var lastTyping = 0;    // when the visitor's last typing frame went out
 
   // ---- building the UI ------------------------------------------------------
 
@@ -288,7 +318,8 @@
       root: root, panel: q('.panel'), title: q('.title'), x: q('.x'), status: q('.status'),
       scroll: q('.scroll'), log: q('.log'), outbox: q('.outbox'), notices: q('.notices'),
       typing: q('.typing'), form: q('form'), input: q('textarea'), send: q('.send'),
-      count: q('.count'), launcher: q('.launcher')
+      count: q('.count'), launcher: q('.launcher'), qbar: q('.qbar'), qtext: q('.qtext'),
+      qacts: q('.qbar .qr'), err: q('.err')
     };
     ui.x.textContent = '×';
     ui.input.maxLength = MAX_CHARS;
@@ -303,7 +334,7 @@
     ui.input.addEventListener('keydown', function (e) {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
     });
-    ui.input.addEventListener('input', autosize);
+    ui.input.addEventListener('input', function () { autosize(); showError(''); typing(); });
     document.body.appendChild(host);
   }
 
@@ -352,12 +383,129 @@
     scrollDown();
   }
 
-  function showTyping(on) {
+  // The bot's dots after the visitor sends (name ''), or "Ann is typing…" for an agent.
+  function showTyping(on, name) {
     clearTimeout(typingTimer);
+    typingName = name || '';
+    var label = typingName ? fmt(T.agentTyping, { name: typingName }) : T.typing;
+    var span = ui.typing.firstChild;
+    span.className = typingName ? 'tl' : 'sr';
+    span.textContent = label + '…';
+    ui.typing.setAttribute('aria-label', label);
     ui.typing.hidden = !on;
     if (on) {
-      typingTimer = setTimeout(function () { ui.typing.hidden = true; }, TYPING_MAX_MS);
+      typingTimer = setTimeout(function () { ui.typing.hidden = true; }, typingName ? AGENT_TYPING_MS : TYPING_MAX_MS);
       scrollDown();
+    }
+  }
+
+  function showError(text) {
+    if (ui.err.textContent === text) return;
+    ui.err.textContent = text;
+    ui.err.hidden = !text;
+    if (text) {
+      ui.input.setAttribute('aria-invalid', 'true');
+      ui.input.setAttribute('aria-describedby', 'sb-err');
+    } else {
+      ui.input.removeAttribute('aria-invalid');
+      ui.input.removeAttribute('aria-describedby');
+    }
+  }
+
+  // ---- human handoff --------------------------------------------------------
+
+  function renderQueue() {
+    ui.qbar.hidden = !hq.on;
+    if (!hq.on) return;
+    var text = hq.pos ? fmt(T.queueStatus, { position: hq.pos, eta: hq.eta }) : T.queueWaiting;
+    if (ui.qtext.textContent !== text) ui.qtext.textContent = text; // unchanged: nothing re-announced
+    if (ui.qacts.acts === hq.acts) return;
+    ui.qacts.acts = hq.acts;
+    ui.qacts.textContent = '';
+    (hq.acts || []).forEach(function (r) {
+      var btn = el('button', null, r.label || r.value);
+      btn.type = 'button';
+      btn.addEventListener('click', function () {
+        if (hq.leaving) return;
+        [].forEach.call(ui.qacts.children, function (x) { x.disabled = true; });
+        hq.leaving = sendFrame({ type: 'choice', value: String(r.value) }, r.label || r.value);
+        ui.input.focus();
+      });
+      ui.qacts.appendChild(btn);
+    });
+    ui.qacts.hidden = !ui.qacts.firstChild;
+  }
+
+  function endQueue() {
+    if (hq.on && ui.root.activeElement && ui.qbar.contains(ui.root.activeElement)) ui.input.focus();
+    hq = { on: false, pos: 0, eta: 0, acts: null, leaving: null };
+    renderQueue();
+  }
+
+  // What a message means for the handoff state. Returns true when its quick replies are the
+  // queue's actions (shown in the status bar, not under the message).
+  function handoffState(m, from, qrs) {
+    var isQueueLine = from === 'system' && qrs.some(function (r) { return r.value === 'leave_queue'; });
+    if (isQueueLine) {
+      // "You're number 2 in the Support queue. Estimated wait: about 4 min.": the position and
+      // the estimate are the last two numbers in every language's line.
+      var n = String(m.text || '').match(/\d+/g) || [];
+      hq = { on: true, pos: n.length > 1 ? +n[n.length - 2] : 0, eta: n.length > 1 ? +n[n.length - 1] : 0,
+        acts: qrs, leaving: null };
+      agentOn = false;
+    } else if (from === 'agent') {
+      endQueue();
+      agentOn = true;
+    } else if (from === 'system') {
+      expect = null;
+      // A line that answers nothing is news (an agent joined, closed, handed back,
+      // transferred); one answering the visitor right after they left ends the queue too.
+      // "Our team has your conversation" answers a message and keeps the queue.
+      if (hq.on && (hq.leaving || !m.reply_to)) {
+        agentOn = !hq.leaving;
+        endQueue();
+      } else if (!m.reply_to) {
+        agentOn = false;
+      }
+    } else if (from === 'bot' && hq.leaving) {
+      endQueue(); // "leave my contact details": the bot asks how to reach them
+    }
+    if (from === 'bot' && qrs.length) expect = null;
+    renderQueue();
+    setHint();
+    return isQueueLine;
+  }
+
+  // The input's keyboard hint while the offline form asks for an address or a number.
+  function setHint() {
+    var i = ui.input, mode = expect === 'email' ? 'email' : expect === 'phone' ? 'tel' : '';
+    if ((i.getAttribute('inputmode') || '') === mode) return;
+    if (mode) {
+      i.setAttribute('inputmode', mode);
+      i.setAttribute('autocomplete', mode);
+      i.setAttribute('autocapitalize', 'off');
+      i.spellcheck = false;
+    } else {
+      ['inputmode', 'autocomplete', 'autocapitalize', 'spellcheck'].forEach(function (a) { i.removeAttribute(a); });
+    }
+  }
+
+  // The server's rules (bot/engine/handoff.rs valid_email / valid_phone), never looser.
+  function validContact(kind, t) {
+    if (kind === 'email') {
+      return /^[^\s@]{1,64}@[^\s@.](?:[^\s@]*[^\s@.])?$/.test(t) && /@.+\../.test(t) && t.split('@')[1].length <= 253;
+    }
+    var digits = t.replace(/\D/g, '').length;
+    return /^\+?[\d\s().-]+$/.test(t) && digits >= 7 && digits <= 15;
+  }
+
+  // The visitor is typing: tell the person (queued or holding the chat), at most every 2.5 s.
+  function typing() {
+    var now = Date.now();
+    if ((hq.on || agentOn) && ui.input.value.trim() && greeted && ws && ws.readyState === 1 &&
+        now - lastTyping >= TYPING_EVERY_MS) {
+      lastTyping = now;
+      ws.send('{"type":"typing"}');
     }
   }
 
@@ -368,12 +516,13 @@
     activeQr = null;
   }
 
-  function bubble(from, text) {
+  function bubble(from, text, name) {
     var wrap = el('div', 'msg from-' + from);
     var b = el('div', 'bubble');
-    b.appendChild(el('span', 'sr', (T.who[from] || from) + ': '));
+    var who = name || T.who[from] || from;
+    b.appendChild(el('span', 'sr', who + ': '));
     b.appendChild(renderText(text));
-    if (from === 'agent') wrap.appendChild(el('div', 'who', T.who.agent));
+    if (from === 'agent') wrap.appendChild(el('div', 'who', who));
     wrap.appendChild(b);
     return wrap;
   }
@@ -384,8 +533,11 @@
     var from = T.who[m.from] ? m.from : 'system';
     if (m.client_id) ack(m.client_id);
     retireQuickReplies();
+    var qrs = (Array.isArray(m.quick_replies) ? m.quick_replies : []).filter(function (r) { return r && r.value != null; });
+    if (handoffState(m, from, qrs)) qrs = [];
 
-    var wrap = bubble(from, m.text);
+    var name = from === 'agent' && m.author && typeof m.author.name === 'string' ? m.author.name : '';
+    var wrap = bubble(from, m.text, name);
     wrap.setAttribute('data-seq', m.seq);
     var b = wrap.lastChild;
     if (m.at) {
@@ -409,15 +561,17 @@
       });
       b.appendChild(ul);
     }
-    if (Array.isArray(m.quick_replies) && m.quick_replies.length) {
+    if (qrs.length) {
       var qr = el('div', 'qr');
       qr.setAttribute('role', 'group');
-      m.quick_replies.forEach(function (r) {
-        if (!r || r.value == null) return;
+      qrs.forEach(function (r) {
         var btn = el('button', null, r.label || r.value);
         btn.type = 'button';
         btn.addEventListener('click', function () {
           [].forEach.call(qr.querySelectorAll('button'), function (x) { x.disabled = true; });
+          expect = r.value === 'contact_email' ? 'email' : r.value === 'contact_phone' ? 'phone' : null;
+          setHint();
+          ui.input.focus(); // the used buttons go: keep keyboard focus in the widget
           sendFrame({ type: 'choice', value: String(r.value) }, r.label || r.value);
         });
         qr.appendChild(btn);
@@ -427,8 +581,8 @@
     }
 
     ui.log.appendChild(wrap);
+    if (from !== 'visitor') showTyping(false);
     if (from === 'bot' || from === 'agent') {
-      showTyping(false);
       if (m.seq > liveFrom && !isOpen()) {
         ui.launcher.classList.add('unread');
         ui.launcher.setAttribute('aria-label', T.unread);
@@ -441,6 +595,10 @@
     ui.log.textContent = '';
     activeQr = null;
     lastSeq = 0;
+    agentOn = false;
+    expect = null;
+    endQueue();
+    setHint();
   }
 
   // ---- outgoing messages ----------------------------------------------------
@@ -453,6 +611,20 @@
     var text = ui.input.value.trim();
     if (!text) return;
     if (text.length > MAX_CHARS) { notice(T.errors.text_too_long); return; }
+    if (expect) {
+      // The offline form asked for an address or a number: check its shape here first.
+      // Sending the same text again goes through (e.g. "cancel"); the server decides then.
+      if (!validContact(expect, text) && ui.err.refused !== text) {
+        ui.err.refused = text;
+        showError(expect === 'email' ? T.badEmail : T.badPhone);
+        ui.input.focus();
+        return;
+      }
+      expect = null;
+      setHint();
+    }
+    ui.err.refused = null;
+    showError('');
     ui.input.value = '';
     autosize();
     sendFrame({ type: 'message', text: text }, text);
@@ -468,8 +640,9 @@
     ui.notices.textContent = '';
     var item = { id: frame.client_id, frame: frame, el: pending };
     queue.push(item);
-    showTyping(true);
+    if (!hq.on && !agentOn) showTyping(true); // a person answers in their own time
     if (greeted) transmit(item); else if (!ws) connect();
+    return frame.client_id;
   }
 
   function transmit(item) {
@@ -544,6 +717,16 @@
       flush();
     } else if (f.type === 'message') {
       render(f);
+    } else if (f.type === 'queue') {
+      if (typeof f.position === 'number') {
+        hq.on = true;
+        hq.pos = f.position;
+        hq.eta = typeof f.eta_minutes === 'number' ? f.eta_minutes : hq.eta;
+        renderQueue();
+      }
+    } else if (f.type === 'typing') {
+      agentOn = true;
+      showTyping(true, typeof f.name === 'string' && f.name ? f.name : T.who.agent);
     } else if (f.type === 'error') {
       onError(f);
     }
@@ -562,6 +745,14 @@
       });
       ack(f.client_id);
       showTyping(false);
+      expect = null; // e.g. a contact choice the server no longer offers
+      setHint();
+      if (f.client_id === hq.leaving) {
+        hq.leaving = null; // not left: the actions are stale if the server did not know them
+        if (f.code === 'unknown_choice') hq.acts = null;
+        ui.qacts.acts = undefined;
+        renderQueue();
+      }
     }
     if (retry && !retryTimer) {
       retryTimer = setTimeout(function () { retryTimer = 0; flush(); }, 3000);
