@@ -214,6 +214,8 @@ pub fn act(state: &mut ConversationState, script: &BotScript, action: AgentActio
             let reason = reason.clone();
             let line = text("handoff_agent_joined", &[("agent", &agent.name)]);
             state.owner = Owner::Agent { agent, team, reason };
+            // The queue's buttons no longer apply.
+            state.offered.clear();
             Ok(vec![system(state, line)])
         }
         AgentAction::Message { agent, text: body } => {
@@ -448,6 +450,11 @@ pub(super) fn request(
 ) -> Vec<Effect> {
     if state.owner.is_people() {
         let text = script.catalog.text(&state.lang, "handoff_already", &[]);
+        // While queued, the queue's actions stay on offer with the line.
+        if matches!(state.owner, Owner::Queued { .. }) {
+            let extras = MessageExtras { quick_replies: queue_actions(state, script), ..MessageExtras::default() };
+            return vec![say_with(state, Sender::System, text, seq, extras)];
+        }
         return vec![say(state, Sender::System, text, seq)];
     }
     if let Some(flow) = state.flow.take() {

@@ -77,7 +77,10 @@ pub enum DeskError {
     /// The offline request was handled already or does not exist.
     #[error("no such open offline request")]
     NoSuchRequest,
-    /// The conversation could not carry the action out (store failure, busy).
+    /// The conversation is busy for a moment (an order lookup); retry.
+    #[error("the chat is busy for a moment; retry")]
+    Busy,
+    /// The conversation could not carry the action out (store failure).
     #[error("the chat could not be updated: {0}")]
     Unavailable(String),
 }
@@ -267,6 +270,10 @@ enum Command {
         conversation: ConversationId,
         reply: oneshot::Sender<Option<String>>,
     },
+    Position {
+        conversation: ConversationId,
+        reply: oneshot::Sender<Option<(usize, u32)>>,
+    },
     CanSee {
         agent: String,
         conversation: ConversationId,
@@ -404,6 +411,13 @@ impl Desk {
     pub async fn holder(&self, conversation: ConversationId) -> Option<String> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Holder { conversation, reply }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// The chat's place in its queue and the estimated wait (minutes), if it waits.
+    pub async fn position(&self, conversation: ConversationId) -> Option<(usize, u32)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Position { conversation, reply }).ok()?;
         rx.await.ok().flatten()
     }
 

@@ -20,9 +20,10 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::{Instrument, debug, error, info, info_span};
 
 use super::AppState;
+use super::visitor_ws::{ReadError, read_error};
 use crate::conversations::{ActError, Attachment, Live};
 use crate::engine::{AgentAction, Refusal};
-use crate::handoff::accounts::Agent;
+use crate::handoff::accounts::{Agent, AgentRole};
 use crate::handoff::desk::{AgentEvent, Connected, DeskError, Presence, TransferTarget};
 use crate::handoff::packet;
 use crate::ids::{ConversationId, Seq};
@@ -39,6 +40,7 @@ const DEAD_AFTER: Duration = Duration::from_secs(75);
 const FRAMES_PER_10S: f64 = 100.0;
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 /// No `auth` in time.
 const CLOSE_AUTH_TIMEOUT: u16 = 4408;
 /// The token was refused.
@@ -187,6 +189,7 @@ fn from_desk(e: &DeskError) -> Refused {
         DeskError::TargetOffline => "target_offline",
         DeskError::SameAgent => "same_agent",
         DeskError::NoSuchRequest => "no_such_request",
+        DeskError::Busy => "busy",
         DeskError::Unavailable(_) => "internal",
     };
     refused(code, e.to_string())
@@ -245,9 +248,14 @@ async fn session(socket: WebSocket, state: AppState) {
                 let _ = send_error(&mut tx, None, &refused("binary_not_supported", "Send JSON text frames.")).await;
                 continue;
             }
-            Some(Err(_)) => {
-                let _ = send_error(&mut tx, None, &refused("frame_too_large", "Frame too large; closing.")).await;
-                let _ = close(&mut tx, CLOSE_TOO_BIG, "frame too large").await;
+            Some(Err(e)) => {
+                let (code, close_code) = match read_error(e) {
+                    ReadError::TooLarge => ("frame_too_large", CLOSE_TOO_BIG),
+                    ReadError::InvalidUtf8 => ("invalid_utf8", CLOSE_INVALID_PAYLOAD),
+                    ReadError::Other => return,
+                };
+                let _ = send_error(&mut tx, None, &refused(code, "Unreadable frame; closing.")).await;
+                let _ = close(&mut tx, close_code, code).await;
                 return;
             }
             _ => return,
@@ -265,7 +273,13 @@ async fn session(socket: WebSocket, state: AppState) {
     };
     let (token, resume) = auth;
     let agent = match state.accounts.authenticate(&token).await {
-        Ok(agent) => agent,
+        Ok(agent) if takes_chats(&agent) => agent,
+        Ok(_) => {
+            let e = refused("forbidden", "This account has no agent role; it cannot take chats.");
+            let _ = send_error(&mut tx, None, &e).await;
+            let _ = close(&mut tx, CLOSE_UNAUTHORIZED, "forbidden").await;
+            return;
+        }
         Err(e) => {
             debug!(error = %e, "agent socket refused");
             let _ = send_error(
@@ -293,12 +307,17 @@ async fn session(socket: WebSocket, state: AppState) {
         refilled: Instant::now(),
         last_heard: Instant::now(),
     };
-    let result = session.run(&mut rx, &mut events, presence, chats, &resume).await;
+    let result = session.run(&mut rx, &mut events, presence, chats, &resume, &token).await;
     session.state.desk.disconnect(&session.agent_id, session.conn);
     info!(agent = %session.agent_id, "agent disconnected");
     if let Err(Gone::ClosedByUs) = result {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Agents and managers take chats; an editor-only account does not.
+fn takes_chats(agent: &Agent) -> bool {
+    agent.roles.iter().any(|r| matches!(r, AgentRole::Agent | AgentRole::Manager))
 }
 
 fn decode(text: &str) -> Result<Frame, Refused> {
@@ -354,6 +373,7 @@ impl Session {
         presence: Presence,
         chats: Vec<ConversationId>,
         resume: &BTreeMap<ConversationId, i64>,
+        token: &str,
     ) -> Result<(), Gone> {
         let teams: Vec<&str> = self.agent.teams.iter().map(|t| t.as_str()).collect();
         let ready = json!({
@@ -387,6 +407,13 @@ impl Session {
                 _ = ping.tick() => {
                     if self.last_heard.elapsed() > DEAD_AFTER {
                         return Err(Gone::Client);
+                    }
+                    // A logout, an expiry or a disabled account ends the connection too.
+                    if !self.state.accounts.authenticate(token).await.is_ok_and(|a| takes_chats(&a)) {
+                        let e = refused("unauthorized", "The session ended; log in again.");
+                        let _ = send_error(&mut self.tx, None, &e).await;
+                        let _ = close(&mut self.tx, CLOSE_UNAUTHORIZED, "unauthorized").await;
+                        return Err(Gone::ClosedByUs);
                     }
                     self.tx.send(Message::Ping(axum::body::Bytes::new())).await.map_err(|_| Gone::Client)?;
                 }
@@ -565,7 +592,10 @@ impl Session {
         }
         let agent = self.agent_id.clone();
         let action = if note { AgentAction::Note { agent, text } } else { AgentAction::Message { agent, text } };
-        let result = self.state.hub.act(conversation, action, Some(client_id.clone())).await;
+        // Stored under the agent's id, so it can never collide with the visitor's or a
+        // colleague's ids; a retry with the same id is stored once.
+        let stored_id = format!("{}:{client_id}", self.agent_id);
+        let result = self.state.hub.act(conversation, action, Some(stored_id)).await;
         // Relay what was stored before acknowledging it.
         self.drain(conversation).await?;
         match result {

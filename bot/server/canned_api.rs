@@ -10,6 +10,7 @@ use super::AppState;
 use super::agents_api::AgentSession;
 use super::api::{ApiError, JsonBody};
 use crate::handoff::canned::{CannedDraft, CannedError};
+use crate::kb::editor::FieldError;
 
 const CANNED_MAX: usize = 8 * 1024;
 
@@ -20,7 +21,9 @@ pub fn routes() -> Router<AppState> {
 
 fn api_error(e: CannedError) -> ApiError {
     match e {
-        CannedError::Invalid { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e.to_string()),
+        CannedError::Invalid { field, message } => {
+            ApiError::invalid(vec![FieldError { field: field.to_owned(), message: message.to_owned() }])
+        }
         CannedError::Duplicate => ApiError::new(StatusCode::CONFLICT, "duplicate", e.to_string()),
         CannedError::NotFound => ApiError::not_found(e.to_string()),
         CannedError::Full => ApiError::new(StatusCode::CONFLICT, "full", e.to_string()),

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::AppState;
 use super::api::{ApiError, Caller, JsonBody, Manager};
 use crate::handoff::packet;
+use crate::kb::editor::FieldError;
 use crate::ids::ConversationId;
 use crate::store::StoreError;
 
@@ -48,7 +49,8 @@ async fn handoff(
     let id = conversation_id(&id)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.len() > MAX_REASON {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", "reason: 1 to 500 bytes"));
+        let field = FieldError { field: "reason".to_owned(), message: "1 to 500 bytes".to_owned() };
+        return Err(ApiError::invalid(vec![field]));
     }
     match state.hub.request_handoff(id, reason.to_owned()).await {
         Ok(()) => {

@@ -381,7 +381,13 @@ impl Connection {
             ui,
         };
         self.send(&welcome).await?;
-        self.replay(record.id).await
+        self.replay(record.id).await?;
+        // A visitor waiting in a queue learns where they stand at once (not only when it
+        // next changes).
+        if let Some((position, eta_minutes)) = self.state.desk.position(record.id).await {
+            self.send(&ServerFrame::Queue { position, eta_minutes }).await?;
+        }
+        Ok(())
     }
 
     /// Records who the shop says this visitor is and links the orders it vouches for to
@@ -497,13 +503,13 @@ impl Connection {
 }
 
 /// What went wrong reading a frame, as far as the client should hear about it.
-enum ReadError {
+pub(super) enum ReadError {
     TooLarge,
     InvalidUtf8,
     Other,
 }
 
-fn read_error(e: axum::Error) -> ReadError {
+pub(super) fn read_error(e: axum::Error) -> ReadError {
     let inner = e.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
         Some(tungstenite::Error::Capacity(_)) => ReadError::TooLarge,

@@ -682,7 +682,7 @@ async fn agents_share_canned_responses_per_language() {
     assert_eq!(api_call(&http, url.clone(), Method::POST, Some(&token), Some(polish)).await.0, 201);
     let bad = json!({"shortcut": "a b", "lang": "en", "text": "x"});
     let (status, _, error) = api_call(&http, url.clone(), Method::POST, Some(&token), Some(bad)).await;
-    assert_eq!((status, &error["error"]), (400, &json!("invalid_field")));
+    assert_eq!((status, &error["error"]), (422, &json!("validation_failed")));
     let (status, _, list) = api_call(&http, url.clone(), Method::GET, Some(&token), None).await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(2));

@@ -10,6 +10,7 @@ struct TeamDesk {
     name: String,
     languages: Vec<String>,
     hours: Option<Schedule>,
+    /// Recent handling times, seconds.
     handle_times: VecDeque<i64>,
 }
 
@@ -48,6 +49,7 @@ impl Seat {
 struct OfferOut {
     agent: String,
     id: u64,
+    expires_at: DateTime<Utc>,
 }
 
 /// A chat waiting in a team's queue.
@@ -57,7 +59,10 @@ struct Waiting {
     reason: String,
     queued_at: DateTime<Utc>,
     offer: Option<OfferOut>,
+    /// Agents who declined it: never offered it again.
     declined: BTreeSet<String>,
+    /// Agents who let its offer expire: offered again only when nobody else can take it.
+    missed: BTreeSet<String>,
     /// An assignment to this agent is being carried out.
     assigning: Option<String>,
     /// What the visitor was last told (position, minutes).
@@ -84,6 +89,9 @@ pub(super) struct DeskState {
     held: HashMap<ConversationId, Held>,
     offline: Vec<StoredOfflineRequest>,
     next_offer: u64,
+    /// Chats the desk sent back to the queue after their holder's grace period: they go
+    /// to the front.
+    requeuing: BTreeSet<ConversationId>,
     /// Teams whose queue changed while handling the current command.
     dirty: BTreeSet<String>,
 }
@@ -108,6 +116,7 @@ impl DeskState {
             held: HashMap::new(),
             offline: Vec::new(),
             next_offer: 1,
+            requeuing: BTreeSet::new(),
             dirty: BTreeSet::new(),
         }
     }
@@ -259,6 +268,9 @@ impl DeskState {
             Command::Holder { conversation, reply } => {
                 let _ = reply.send(self.held.get(&conversation).map(|h| h.agent.clone()));
             }
+            Command::Position { conversation, reply } => {
+                let _ = reply.send(self.position_of(conversation));
+            }
             Command::CanSee { agent, conversation, reply } => {
                 let _ = reply.send(self.can_see(&agent, conversation));
             }
@@ -283,19 +295,19 @@ impl DeskState {
                 self.place_new(id, reason.clone(), change.lang, change.at);
             }
             (_, Owner::Queued { team, reason }) => {
-                let why = if matches!(change.before, Owner::Agent { .. })
-                    && self.held.get(&id).is_some_and(|h| &h.team == team)
-                {
-                    "requeued"
-                } else {
-                    "transferred"
-                };
-                let queued_at = self.held.get(&id).map_or(change.at, |h| h.queued_at);
-                self.release_holding(id, why);
-                if let Some(w) = self.waiting.get(&id) {
-                    if &w.team == team {
-                        return;
+                let requeued = self.requeuing.remove(&id);
+                let why = if requeued { "requeued" } else { "transferred" };
+                let mut queued_at = self.held.get(&id).map_or(change.at, |h| h.queued_at);
+                if requeued {
+                    // Back to the front of the line.
+                    let first = self.queue_of(team).first().and_then(|c| self.waiting.get(c)).map(|w| w.queued_at);
+                    if let Some(first) = first.filter(|f| *f <= queued_at) {
+                        queued_at = first - chrono::Duration::milliseconds(1);
                     }
+                }
+                self.release_holding(id, why);
+                if self.waiting.get(&id).is_some_and(|w| &w.team == team) {
+                    return;
                 }
                 self.remove_waiting(id, "transferred");
                 self.enqueue(id, team.clone(), reason.clone(), change.lang, queued_at);
@@ -328,9 +340,9 @@ impl DeskState {
                     _ => "left",
                 };
                 if let Some(held) = self.held.get(&id) {
-                    let minutes = (change.at - held.assigned_at).num_seconds().max(0);
+                    let seconds = (change.at - held.assigned_at).num_seconds().max(0);
                     if let Some(team) = self.teams.get_mut(&held.team) {
-                        team.handle_times.push_back(minutes);
+                        team.handle_times.push_back(seconds);
                         while team.handle_times.len() > HANDLE_SAMPLES {
                             team.handle_times.pop_front();
                         }
@@ -356,10 +368,8 @@ impl DeskState {
             return;
         }
         self.waiting.insert(id, waiting(team.clone(), lang, reason, queued_at));
+        // `told` stays empty: the flush after this command sends the first `queue` frame too.
         let (position, eta) = self.position_of(id).unwrap_or((1, 1));
-        if let Some(w) = self.waiting.get_mut(&id) {
-            w.told = Some((position, eta));
-        }
         let team_name = self.teams.get(&team).map_or_else(|| team.clone(), |t| t.name.clone());
         self.place(id, DeskNews::Queued { team: team.clone(), team_name, position, eta_minutes: eta });
         self.dirty.insert(team.clone());
@@ -474,23 +484,26 @@ impl DeskState {
             if w.offer.is_some() || w.assigning.is_some() {
                 continue;
             }
-            let candidate = self
-                .seats
-                .iter()
-                .filter(|(agent, s)| {
-                    s.available()
-                        && s.teams.iter().any(|t| t == team)
-                        && s.load() < s.capacity
-                        && !w.declined.contains(*agent)
-                })
-                .min_by_key(|(agent, s)| (s.load(), s.last_assigned, (*agent).clone()))
-                .map(|(agent, _)| agent.clone());
+            let pick = |allow_missed: bool| {
+                self.seats
+                    .iter()
+                    .filter(|(agent, s)| {
+                        s.available()
+                            && s.teams.iter().any(|t| t == team)
+                            && s.load() < s.capacity
+                            && !w.declined.contains(*agent)
+                            && (allow_missed || !w.missed.contains(*agent))
+                    })
+                    .min_by_key(|(agent, s)| (s.load(), s.last_assigned, (*agent).clone()))
+                    .map(|(agent, _)| agent.clone())
+            };
+            let candidate = pick(false).or_else(|| pick(true));
             let Some(agent) = candidate else { continue };
             let offer = self.next_offer;
             self.next_offer += 1;
             let expires_at = now + chrono::Duration::from_std(self.config.offer_timeout).unwrap_or_default();
             if let Some(w) = self.waiting.get_mut(&id) {
-                w.offer = Some(OfferOut { agent: agent.clone(), id: offer });
+                w.offer = Some(OfferOut { agent: agent.clone(), id: offer, expires_at });
             }
             if let Some(seat) = self.seats.get_mut(&agent) {
                 seat.pending.insert(id);
@@ -510,7 +523,14 @@ impl DeskState {
         let Some(out) = w.offer.as_ref().filter(|o| o.id == offer) else { return };
         let agent = out.agent.clone();
         info!(conversation = %id, agent = %agent, "offer expired; moving on");
-        self.on_decline(&agent, id, "expired");
+        if let Some(w) = self.waiting.get_mut(&id) {
+            w.offer = None;
+            w.missed.insert(agent.clone());
+            let team = w.team.clone();
+            self.withdraw(&agent, id, "expired");
+            self.dirty.insert(team.clone());
+            self.dispatch(&team);
+        }
     }
 
     fn on_decline(&mut self, agent: &str, id: ConversationId, why: &'static str) {
@@ -529,7 +549,11 @@ impl DeskState {
     fn on_accept(&mut self, agent: &str, id: ConversationId, reply: Reply<()>) {
         let offered = self.waiting.get(&id).and_then(|w| w.offer.as_ref()).is_some_and(|o| o.agent == agent);
         if !offered {
-            let error = if self.can_see(agent, id) { DeskError::OfferGone } else { DeskError::NotFound };
+            let teammate_took_it = self
+                .held
+                .get(&id)
+                .is_some_and(|h| self.seats.get(agent).is_some_and(|s| s.teams.contains(&h.team)));
+            let error = if self.can_see(agent, id) || teammate_took_it { DeskError::OfferGone } else { DeskError::NotFound };
             let _ = reply.send(Err(error));
             return;
         }
@@ -722,9 +746,8 @@ impl DeskState {
         let _ = events_tx.send(AgentEvent::Queue(view));
         // Offers out to this agent reach the new tab too.
         for (cid, w) in &self.waiting {
-            if w.offer.as_ref().is_some_and(|o| o.agent == id) {
-                let expires_at =
-                    self.clock.now() + chrono::Duration::from_std(self.config.offer_timeout).unwrap_or_default();
+            if let Some(offer) = w.offer.as_ref().filter(|o| o.agent == id) {
+                let expires_at = offer.expires_at;
                 let _ = events_tx.send(AgentEvent::Offer { conversation: *cid, team: w.team.clone(), expires_at });
             }
         }
@@ -765,6 +788,7 @@ impl DeskState {
         };
         for id in chats {
             info!(conversation = %id, agent = %agent, "grace period over; back to the queue");
+            self.requeuing.insert(id);
             let (hub, agent) = (self.hub.clone(), agent.to_owned());
             tokio::spawn(async move {
                 if let Err(e) = hub.act(id, AgentAction::Requeue { agent }, None).await {
@@ -927,11 +951,22 @@ impl DeskState {
 }
 
 fn waiting(team: String, lang: String, reason: String, queued_at: DateTime<Utc>) -> Waiting {
-    Waiting { team, lang, reason, queued_at, offer: None, declined: BTreeSet::new(), assigning: None, told: None }
+    Waiting {
+        team,
+        lang,
+        reason,
+        queued_at,
+        offer: None,
+        declined: BTreeSet::new(),
+        missed: BTreeSet::new(),
+        assigning: None,
+        told: None,
+    }
 }
 
 fn act_error(e: ActError) -> DeskError {
     match e {
+        ActError::Busy => DeskError::Busy,
         ActError::Refused(Refusal::NotHeld | Refusal::NotQueued) => DeskError::Taken,
         ActError::Refused(Refusal::SameAgent) => DeskError::SameAgent,
         other => DeskError::Unavailable(other.to_string()),
