@@ -60,7 +60,7 @@ async fn api(http: &reqwest::Client, url: String, token: Option<&str>, body: Val
 async fn agent(addr: SocketAddr, token: String, marks: Marks, samples: Samples) {
     let (mut ws, _) = connect_async(format!("ws://{addr}/ws/agent")).await.expect("agent connects");
     ws.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.expect("auth");
-    let mut next = 0u64;
+    let mut answered = std::collections::HashSet::new();
     while let Some(Ok(message)) = ws.next().await {
         let Message::Text(text) = message else { continue };
         let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
@@ -73,21 +73,42 @@ async fn agent(addr: SocketAddr, token: String, marks: Marks, samples: Samples) 
                 let accept = json!({"type": "accept", "conversation": conversation});
                 ws.send(Message::text(accept.to_string())).await.expect("accept");
             }
-            Some("message") if frame["message"]["from"] == "visitor" => {
-                let text = frame["message"]["text"].as_str().unwrap_or_default();
-                if let Some(i) = text.strip_prefix("ping-") {
-                    if let Some(d) = since(&marks, &format!("ping:{conversation}:{i}")) {
-                        sample(&samples, "visitor -> agent", d);
-                    }
-                    next += 1;
-                    mark(&marks, format!("pong:{conversation}:{i}"));
-                    let reply = json!({"type": "message", "conversation": conversation, "client_id": format!("p{next}"), "text": format!("pong-{i}")});
-                    ws.send(Message::text(reply.to_string())).await.expect("reply");
+            // A ping stored before the chat was assigned arrives in the packet's transcript.
+            Some("assigned") => {
+                let transcript = frame["packet"]["transcript"].as_array().cloned().unwrap_or_default();
+                for message in transcript.iter().filter(|m| m["from"] == "visitor") {
+                    pong(&mut ws, &conversation, message, &mut answered, &marks, &samples).await;
                 }
+            }
+            Some("message") if frame["message"]["from"] == "visitor" => {
+                pong(&mut ws, &conversation, &frame["message"], &mut answered, &marks, &samples).await;
             }
             _ => {}
         }
     }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Answers a visitor's `ping-<i>` with `pong-<i>` (once).
+async fn pong(
+    ws: &mut Socket,
+    conversation: &str,
+    message: &Value,
+    answered: &mut std::collections::HashSet<(String, String)>,
+    marks: &Marks,
+    samples: &Samples,
+) {
+    let Some(i) = message["text"].as_str().and_then(|t| t.strip_prefix("ping-")) else { return };
+    if !answered.insert((conversation.to_owned(), i.to_owned())) {
+        return;
+    }
+    if let Some(d) = since(marks, &format!("ping:{conversation}:{i}")) {
+        sample(samples, "visitor -> agent", d);
+    }
+    mark(marks, format!("pong:{conversation}:{i}"));
+    let reply = json!({"type": "message", "conversation": conversation, "client_id": format!("pong-{i}"), "text": format!("pong-{i}")});
+    ws.send(Message::text(reply.to_string())).await.expect("reply");
 }
 
 async fn recv(

@@ -140,9 +140,7 @@ pub async fn build(
             .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("state_json: {e}") })?,
         None => ConversationState::new(record.locale.as_deref()),
     };
-    let owned = store.owned_conversations().await?;
-    let mine = owned.iter().find(|o| o.id == id);
-    let queued_at = mine.and_then(|o| o.queued_at);
+    let queued_at = store.queued_at(id).await?;
     let (reason, team, held_by) = match &state.owner {
         Owner::Queued { reason, team } => (reason.clone(), team.clone(), None),
         Owner::Agent { agent, team, reason } => (reason.clone(), team.clone(), Some(agent.id.clone())),

@@ -419,7 +419,7 @@ impl Session {
                 }
                 frame = rx.next() => self.on_frame(frame).await?,
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event).await?,
+                    Some(event) => self.on_events(event, events).await?,
                     None => return Ok(()),
                 },
                 (id, live) = next_live(&mut self.feeds) => self.on_live(id, live).await?,
@@ -647,6 +647,27 @@ impl Session {
                 Value::Null
             }
         }
+    }
+
+    /// Handles `first` and whatever else is already waiting; of consecutive queue views
+    /// only the newest is sent (each replaces the one before).
+    async fn on_events(
+        &mut self,
+        first: AgentEvent,
+        events: &mut tokio::sync::mpsc::UnboundedReceiver<AgentEvent>,
+    ) -> Result<(), Gone> {
+        let mut pending = Some(first);
+        while let Some(event) = pending.take() {
+            match (event, events.try_recv()) {
+                (AgentEvent::Queue(_), Ok(next @ AgentEvent::Queue(_))) => pending = Some(next),
+                (event, Ok(next)) => {
+                    self.on_event(event).await?;
+                    pending = Some(next);
+                }
+                (event, Err(_)) => self.on_event(event).await?,
+            }
+        }
+        Ok(())
     }
 
     async fn on_event(&mut self, event: AgentEvent) -> Result<(), Gone> {

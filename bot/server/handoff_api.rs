@@ -12,8 +12,8 @@ use serde_json::json;
 use super::AppState;
 use super::api::{ApiError, Caller, JsonBody, Manager};
 use crate::handoff::packet;
-use crate::kb::editor::FieldError;
 use crate::ids::ConversationId;
+use crate::kb::editor::FieldError;
 use crate::store::StoreError;
 
 const HANDOFF_MAX: usize = 4 * 1024;

@@ -348,6 +348,8 @@ pub trait Store: Send + Sync + 'static {
     async fn conversations_for_order(&self, order_id: &str) -> Result<Vec<ConversationId>, StoreError>;
     /// Every chat people own (queued or held), oldest in line first.
     async fn owned_conversations(&self) -> Result<Vec<OwnedConversation>, StoreError>;
+    /// When the chat joined a queue (while queued or held), for its packet.
+    async fn queued_at(&self, id: ConversationId) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Requests to be contacted later nobody has handled yet, oldest first.
     async fn open_offline_requests(&self, limit: u32) -> Result<Vec<StoredOfflineRequest>, StoreError>;
     /// Marks a request handled; false when it was handled already or does not exist.

@@ -4,6 +4,8 @@
 use super::*;
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+/// Commands handled before the queue views go out.
+const BURST: usize = 256;
 
 /// A team as the desk routes to it.
 struct TeamDesk {
@@ -222,7 +224,14 @@ impl DeskState {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 command = rx.recv() => match command {
-                    Some(command) => self.handle(command, &accounts),
+                    Some(command) => {
+                        self.handle(command, &accounts);
+                        // A burst is handled whole before views and positions go out once.
+                        for _ in 0..BURST {
+                            let Ok(command) = rx.try_recv() else { break };
+                            self.handle(command, &accounts);
+                        }
+                    }
                     None => break,
                 },
                 _ = refresh.tick() => {
@@ -549,11 +558,10 @@ impl DeskState {
     fn on_accept(&mut self, agent: &str, id: ConversationId, reply: Reply<()>) {
         let offered = self.waiting.get(&id).and_then(|w| w.offer.as_ref()).is_some_and(|o| o.agent == agent);
         if !offered {
-            let teammate_took_it = self
-                .held
-                .get(&id)
-                .is_some_and(|h| self.seats.get(agent).is_some_and(|s| s.teams.contains(&h.team)));
-            let error = if self.can_see(agent, id) || teammate_took_it { DeskError::OfferGone } else { DeskError::NotFound };
+            let teammate_took_it =
+                self.held.get(&id).is_some_and(|h| self.seats.get(agent).is_some_and(|s| s.teams.contains(&h.team)));
+            let error =
+                if self.can_see(agent, id) || teammate_took_it { DeskError::OfferGone } else { DeskError::NotFound };
             let _ = reply.send(Err(error));
             return;
         }

@@ -451,6 +451,15 @@ impl Store for SqliteStore {
         handoff::owned(&self.pool).await
     }
 
+    async fn queued_at(&self, id: ConversationId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<Option<i64>> = sqlx::query_scalar("SELECT queued_at FROM conversations WHERE id = ?")
+            .bind(id.0.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("read queued_at"))?;
+        Ok(at.flatten().map(from_millis))
+    }
+
     async fn open_offline_requests(&self, limit: u32) -> Result<Vec<super::StoredOfflineRequest>, StoreError> {
         handoff::open_offline(&self.pool, limit).await
     }
