@@ -342,7 +342,10 @@ fn the_api_can_put_a_chat_in_front_of_people() {
     let out = chat.step(Event::HandoffRequested { reason: "again".into() });
     assert_eq!(said(&out), [(Sender::System, "handoff_already".to_owned())]);
     assert!(handoff_reasons(&out).is_empty());
-    assert_eq!(chat.state, before);
+    // Only the queue's actions come (back) on offer with the line; nothing else changes.
+    let offered: Vec<&str> = chat.state.offered.iter().map(|o| o.value.as_str()).collect();
+    assert_eq!(offered, [LEAVE_QUEUE_VALUE, LEAVE_CONTACT_VALUE]);
+    assert_eq!(ConversationState { offered: before.offered.clone(), ..chat.state.clone() }, before);
 }
 
 #[test]

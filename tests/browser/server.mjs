@@ -74,7 +74,7 @@ export class SupportbotServer {
       '--kb-dir', this.kbDir,
       '--flows-dir', this.flowsDir,
       ...(this.configFile ? ['--config', this.configFile] : []),
-    ], { stdio: ['ignore', log, log], env: { RUST_LOG: 'info', ...process.env } });
+    ], { cwd: repo, stdio: ['ignore', log, log], env: { RUST_LOG: 'info', ...process.env } });
     fs.closeSync(log);
     this.proc = proc;
     const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
