@@ -127,6 +127,11 @@ impl Catalog {
             .collect()
     }
 
+    /// Replaces one phrase in memory (a script whose wording a test controls).
+    pub fn set_phrase(&mut self, lang: &str, key: &str, text: &str) {
+        self.by_lang.entry(lang.to_owned()).or_default().insert(key.to_owned(), text.to_owned());
+    }
+
     /// The phrase in `lang` (or its primary subtag, or English), placeholders filled.
     #[must_use]
     pub fn text(&self, lang: &str, key: &str, args: &[(&str, &str)]) -> String {
