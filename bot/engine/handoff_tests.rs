@@ -9,6 +9,7 @@
 use super::handoff::{
     CHANNEL_EMAIL_VALUE, CHANNEL_PHONE_VALUE, LEAVE_CONTACT_VALUE, LEAVE_QUEUE_VALUE, valid_email, valid_phone,
 };
+use super::tests::Chat;
 use super::*;
 
 /// Phrases replaced in the test catalog, with the placeholders the engine fills in.
@@ -66,27 +67,9 @@ fn bob() -> AgentRef {
     AgentRef { id: "a-bob".into(), name: "Bob Jones".into() }
 }
 
-struct Chat {
-    state: ConversationState,
-    script: BotScript,
-    policy: AnswerPolicy,
-    now: DateTime<Utc>,
-}
-
 impl Chat {
-    fn new() -> Self {
-        let now =
-            DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
-        Self {
-            state: ConversationState::new(Some("en-GB")),
-            script: keyed_script(),
-            policy: AnswerPolicy::default(),
-            now,
-        }
-    }
-
-    fn step(&mut self, event: Event) -> Vec<Effect> {
-        step(&mut self.state, event, &self.script, &self.policy, self.now)
+    fn keyed() -> Self {
+        Self::with_script(keyed_script())
     }
 
     fn text(&mut self, seq: i64, text: &str) -> Vec<Effect> {
@@ -117,7 +100,7 @@ impl Chat {
 
     /// Bot → queued (the visitor asked) → placed in `sales` → held by Ann.
     fn held_by_ann() -> Self {
-        let mut chat = Self::new();
+        let mut chat = Self::keyed();
         chat.text(2, "talk to a person");
         chat.queued_news("sales", 1);
         chat.act(AgentAction::Assign { agent: ann(), team: "sales".into() });
@@ -209,7 +192,7 @@ fn typed_requests_for_a_person_queue_the_chat_in_every_language() {
     ];
     let mut missed = Vec::new();
     for phrase in phrases {
-        let mut chat = Chat::new();
+        let mut chat = Chat::keyed();
         let out = chat.text(2, phrase);
         if handoff_reasons(&out) != [reasons::VISITOR_ASKED] {
             missed.push((phrase, out));
@@ -233,7 +216,7 @@ fn questions_that_mention_people_are_not_requests() {
         "хочу вернуть товар",
         "人工费多少",
     ] {
-        let mut chat = Chat::new();
+        let mut chat = Chat::keyed();
         let out = chat.text(2, text);
         assert!(handoff_reasons(&out).is_empty(), "{text}: {out:?}");
         assert_eq!(chat.state.owner, Owner::Bot);
@@ -242,7 +225,7 @@ fn questions_that_mention_people_are_not_requests() {
 
 #[test]
 fn the_quick_reply_asks_for_a_person() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     let out = chat.nothing_found(3);
     assert_eq!(quick_values(lines(&out)[0]), [HANDOFF_VALUE], "the fallback offers a person");
     let out = chat.choose(5, HANDOFF_VALUE);
@@ -252,7 +235,7 @@ fn the_quick_reply_asks_for_a_person() {
 
 #[test]
 fn a_flow_handoff_step_queues_the_chat_with_the_flows_reason() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.text(2, "where is my order FH-100234");
     let out = chat.text(4, "NN1 2AB");
     assert!(matches!(&out[..], [Effect::LookupOrder { .. }]), "{out:?}");
@@ -270,7 +253,7 @@ fn a_flow_handoff_step_queues_the_chat_with_the_flows_reason() {
 #[test]
 fn repeated_fallbacks_hand_over_after_the_policys_count() {
     for limit in [1, 2, 3] {
-        let mut chat = Chat::new();
+        let mut chat = Chat::keyed();
         chat.policy.handoff_after_fallbacks = limit;
         for n in 1..limit {
             let out = chat.nothing_found(i64::from(n) * 2);
@@ -286,7 +269,7 @@ fn repeated_fallbacks_hand_over_after_the_policys_count() {
 
 #[test]
 fn zero_fallbacks_never_hands_over() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.policy.handoff_after_fallbacks = 0;
     for n in 0..6 {
         let out = chat.nothing_found(n * 2);
@@ -297,7 +280,7 @@ fn zero_fallbacks_never_hands_over() {
 
 #[test]
 fn an_answer_between_fallbacks_starts_the_count_again() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.nothing_found(2);
     let hit = KbHit {
         kind: DocKind::Faq,
@@ -319,14 +302,14 @@ fn an_answer_between_fallbacks_starts_the_count_again() {
 
 #[test]
 fn not_helpful_asks_for_a_person() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     let out = chat.choose(4, NOT_HELPFUL_VALUE);
     assert_requested(&chat, &out, reasons::NOT_HELPFUL);
 }
 
 #[test]
 fn the_api_can_put_a_chat_in_front_of_people() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     let out = chat.step(Event::HandoffRequested { reason: "VIP customer".into() });
     assert_requested(&chat, &out, "VIP customer");
     assert_eq!(lines(&out)[0].reply_to, None, "not an answer to anything");
@@ -343,13 +326,13 @@ fn the_api_can_put_a_chat_in_front_of_people() {
 
 #[test]
 fn asking_for_a_person_leaves_a_running_flow_and_an_open_offline_form() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.text(2, "I want to track my order");
     assert!(chat.state.flow.is_some());
     let out = chat.text(4, "talk to a person");
     assert_requested(&chat, &out, reasons::VISITOR_ASKED);
 
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.text(2, "talk to a person");
     chat.step(Event::Placed(DeskNews::Offline { team: "sales".into(), back_at: None, time_zone: "UTC".into() }));
     chat.choose(4, CHANNEL_EMAIL_VALUE);
@@ -362,7 +345,7 @@ fn asking_for_a_person_leaves_a_running_flow_and_an_open_offline_form() {
 
 #[test]
 fn bot_queue_agent_transfers_hand_back_close_and_back_to_the_bot() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
 
     // Bot → queued.
     let out = chat.text(2, "I want a human");
@@ -471,7 +454,7 @@ fn a_closed_chat_goes_back_to_the_bot_on_small_talk_and_choices_too() {
 
 #[test]
 fn the_fallback_count_starts_again_after_people_had_the_chat() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.nothing_found(2);
     assert_eq!(chat.state.fallbacks_in_row, 1);
     chat.choose(4, HANDOFF_VALUE);
@@ -486,7 +469,7 @@ fn the_fallback_count_starts_again_after_people_had_the_chat() {
 #[test]
 fn while_people_own_the_chat_the_bot_says_nothing() {
     let queued_chat = || {
-        let mut chat = Chat::new();
+        let mut chat = Chat::keyed();
         chat.text(2, "talk to a person");
         chat.queued_news("sales", 2);
         chat
@@ -528,7 +511,7 @@ fn while_people_own_the_chat_the_bot_says_nothing() {
 
 #[test]
 fn leaving_the_queue_gives_the_chat_back_to_the_bot() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.text(2, "talk to a person");
     chat.queued_news("sales", 2);
     let out = chat.choose(4, LEAVE_QUEUE_VALUE);
@@ -560,7 +543,7 @@ fn the_queues_actions_do_nothing_once_an_agent_holds_the_chat() {
 
 #[test]
 fn leaving_contact_details_instead_of_waiting_starts_the_offline_form() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.choose(2, HANDOFF_VALUE);
     chat.queued_news("sales", 5);
     let out = chat.choose(4, LEAVE_CONTACT_VALUE);
@@ -605,7 +588,7 @@ fn a_disconnected_agent_puts_the_chat_back_in_the_same_queue() {
 // ---- nobody available: the offline contact form
 
 fn offline_chat(back_at: Option<&str>, time_zone: &str) -> (Chat, Vec<Effect>) {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     chat.text(2, "talk to a person");
     let back_at = back_at.map(|t| DateTime::parse_from_rfc3339(t).expect("time").with_timezone(&Utc));
     let out =
@@ -743,8 +726,8 @@ fn cancelling_the_offline_form_files_nothing() {
 
 /// A chat in each state a person can find it in.
 fn chats_by_owner() -> Vec<(&'static str, Chat)> {
-    let bot = Chat::new();
-    let mut queued = Chat::new();
+    let bot = Chat::keyed();
+    let mut queued = Chat::keyed();
     queued.text(2, "talk to a person");
     queued.queued_news("sales", 1);
     let mut closed = Chat::held_by_ann();
@@ -909,7 +892,7 @@ fn delayed_order_fields() -> BTreeMap<String, String> {
 
 #[test]
 fn a_delay_notice_to_the_bot_runs_its_flow() {
-    let mut chat = Chat::new();
+    let mut chat = Chat::keyed();
     let out = chat.step(Event::Notice { flow: crate::flows::DELAY_FLOW.into(), order: delayed_order_fields() });
     let Some(Effect::Say(question)) = out.last() else { panic!("{out:?}") };
     assert_eq!(quick_values(question), ["flow:wait", "flow:cancel", "flow:person"]);
@@ -921,7 +904,7 @@ fn a_delay_notice_to_the_bot_runs_its_flow() {
 #[test]
 fn a_delay_notice_while_people_own_the_chat_tells_the_news_but_asks_nothing() {
     let queued_chat = || {
-        let mut chat = Chat::new();
+        let mut chat = Chat::keyed();
         chat.text(2, "talk to a person");
         chat.queued_news("sales", 2);
         chat

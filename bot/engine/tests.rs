@@ -16,22 +16,28 @@ fn hit(kind: DocKind, id: &str, confidence: f32) -> KbHit {
     }
 }
 
-struct Chat {
-    state: ConversationState,
-    script: BotScript,
-    policy: AnswerPolicy,
-    now: DateTime<Utc>,
+/// One conversation driven through [`step`] at a fixed time (shared by the transcript
+/// test modules).
+pub(super) struct Chat {
+    pub(super) state: ConversationState,
+    pub(super) script: BotScript,
+    pub(super) policy: AnswerPolicy,
+    pub(super) now: DateTime<Utc>,
 }
 
 impl Chat {
     fn new() -> Self {
-        let script = BotScript::builtin().expect("builtin script");
+        Self::with_script(BotScript::builtin().expect("builtin script"))
+    }
+
+    /// A new English conversation on `script`.
+    pub(super) fn with_script(script: BotScript) -> Self {
         let now =
             DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
         Self { state: ConversationState::new(Some("en-GB")), script, policy: AnswerPolicy::default(), now }
     }
 
-    fn step(&mut self, event: Event) -> Vec<Effect> {
+    pub(super) fn step(&mut self, event: Event) -> Vec<Effect> {
         step(&mut self.state, event, &self.script, &self.policy, self.now)
     }
 }
