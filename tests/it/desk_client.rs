@@ -170,6 +170,13 @@ impl AgentClient {
         self.recv_where(|f| (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == client_id.as_str()).await
     }
 
+    /// Waits for the offer of `conversation` and accepts it.
+    pub async fn take_offer(&mut self, conversation: &str) {
+        self.recv_about("offer", conversation).await;
+        let answer = self.request(json!({"type": "accept", "conversation": conversation})).await;
+        assert_eq!(answer["type"], "ok", "accept {conversation}: {answer}");
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }

@@ -27,6 +27,14 @@ async fn ask_for_person(visitor: &mut Client, text: &str) -> Value {
     queued
 }
 
+/// A new visitor who asked for a person and waits in the queue: (client, conversation id).
+async fn waiting_visitor(server: &TestServer) -> (Client, String) {
+    let mut visitor = server.client().await;
+    let id = conversation(&visitor.start_conversation().await);
+    ask_for_person(&mut visitor, "talk to a person").await;
+    (visitor, id)
+}
+
 fn is_system_line(frame: &Value) -> bool {
     frame["type"] == "message" && frame["from"] == "system"
 }
@@ -106,11 +114,8 @@ async fn the_bot_is_silent_while_an_agent_holds_the_chat_and_they_talk_with_typi
     let server = TestServer::start().await;
     let (_, token) = add_agent(&server, "ann@shop.test", "Ann", &["support"], 3).await;
     let mut ann = AgentClient::connect(server.addr, &token).await;
-    let mut visitor = server.client().await;
-    let id = conversation(&visitor.start_conversation().await);
-    ask_for_person(&mut visitor, "talk to a person").await;
-    ann.recv_about("offer", &id).await;
-    assert_eq!(ann.request(json!({"type": "accept", "conversation": id})).await["type"], "ok");
+    let (mut visitor, id) = waiting_visitor(&server).await;
+    ann.take_offer(&id).await;
     let assigned = ann.recv_about("assigned", &id).await;
     assert_eq!(assigned["packet"]["owner"], "agent");
     let (joined, _) = visitor.recv_until(is_system_line).await;
@@ -175,25 +180,19 @@ async fn routing_follows_language_team_and_capacity() {
 
     // English: the first goes to whoever has fewest chats (both 0: longest idle, never assigned);
     // once it is taken, the next goes to the other; Ann (capacity 1) then gets no more.
-    let mut first = server.client().await;
-    let first_id = conversation(&first.start_conversation().await);
-    ask_for_person(&mut first, "talk to a person").await;
+    let (_first, first_id) = waiting_visitor(&server).await;
     let (taker, mut other, other_id) = tokio::select! {
         offer = ann.recv_about("offer", &first_id) => { assert!(offer.is_object()); (ann, bob, bob_id.clone()) }
         offer = bob.recv_about("offer", &first_id) => { assert!(offer.is_object()); (bob, ann, ann_id.clone()) }
     };
     let mut taker = taker;
     assert_eq!(taker.request(json!({"type": "accept", "conversation": first_id})).await["type"], "ok");
-    let mut second = server.client().await;
-    let second_id = conversation(&second.start_conversation().await);
-    ask_for_person(&mut second, "talk to a person").await;
+    let (_second, second_id) = waiting_visitor(&server).await;
     let offer = other.recv_about("offer", &second_id).await;
     assert_eq!(offer["team"], "support", "the agent with fewer chats gets it ({other_id})");
     assert_eq!(other.request(json!({"type": "accept", "conversation": second_id})).await["type"], "ok");
     // Now Ann holds 1 of 1; Bob 1 of 2: the third goes to Bob whoever took what.
-    let mut third = server.client().await;
-    let third_id = conversation(&third.start_conversation().await);
-    ask_for_person(&mut third, "talk to a person").await;
+    let (_third, third_id) = waiting_visitor(&server).await;
     let bob_conn = if other_id == bob_id { &mut other } else { &mut taker };
     let offer = bob_conn.recv_about("offer", &third_id).await;
     assert_eq!(offer["conversation"], third_id.as_str());
@@ -208,9 +207,7 @@ async fn an_offer_not_accepted_in_time_moves_to_the_next_agent() {
     let (_, bob_token) = add_agent(&server, "bob@shop.test", "Bob", &["support"], 3).await;
     let mut ann = AgentClient::connect(server.addr, &ann_token).await;
     let mut bob = AgentClient::connect(server.addr, &bob_token).await;
-    let mut visitor = server.client().await;
-    let id = conversation(&visitor.start_conversation().await);
-    ask_for_person(&mut visitor, "talk to a person").await;
+    let (_visitor, id) = waiting_visitor(&server).await;
     let (mut first, mut second) = tokio::select! {
         _ = ann.recv_about("offer", &id) => (ann, bob),
         _ = bob.recv_about("offer", &id) => (bob, ann),
@@ -307,11 +304,8 @@ async fn three_waiting_visitors_see_honest_positions_that_update_and_can_leave()
     let (_, token) = add_agent(&server, "ann@shop.test", "Ann", &["support"], 1).await;
     let mut ann = AgentClient::connect(server.addr, &token).await;
     // Ann is busy with one chat.
-    let mut busy = server.client().await;
-    let busy_id = conversation(&busy.start_conversation().await);
-    ask_for_person(&mut busy, "talk to a person").await;
-    ann.recv_about("offer", &busy_id).await;
-    assert_eq!(ann.request(json!({"type": "accept", "conversation": busy_id})).await["type"], "ok");
+    let (_busy, busy_id) = waiting_visitor(&server).await;
+    ann.take_offer(&busy_id).await;
 
     let mut waiting = Vec::new();
     for n in 1..=3u64 {
@@ -356,11 +350,8 @@ async fn an_agent_who_drops_keeps_chats_through_the_grace_period_then_they_retur
     let (_, ann_token) = add_agent(&server, "ann@shop.test", "Ann", &["support"], 3).await;
     let (_, bob_token) = add_agent(&server, "bob@shop.test", "Bob", &["support"], 3).await;
     let mut ann = AgentClient::connect(server.addr, &ann_token).await;
-    let mut visitor = server.client().await;
-    let id = conversation(&visitor.start_conversation().await);
-    ask_for_person(&mut visitor, "talk to a person").await;
-    ann.recv_about("offer", &id).await;
-    assert_eq!(ann.request(json!({"type": "accept", "conversation": id})).await["type"], "ok");
+    let (mut visitor, id) = waiting_visitor(&server).await;
+    ann.take_offer(&id).await;
     let assigned = ann.recv_about("assigned", &id).await;
     let last_seq =
         assigned["packet"]["transcript"].as_array().and_then(|t| t.last()).map(|m| m["seq"].clone()).expect("seq");
@@ -614,9 +605,7 @@ async fn a_restart_keeps_the_queue_the_assignments_and_every_message() {
     ann.recv_about("offer", &held_id).await;
     assert_eq!(ann.request(json!({"type": "accept", "conversation": held_id})).await["type"], "ok");
     assert_eq!(ann.write(&held_id, "Hi, I'm Ann", false).await["type"], "ack");
-    let mut waiting = server.client().await;
-    let waiting_id = conversation(&waiting.start_conversation().await);
-    ask_for_person(&mut waiting, "talk to a person").await;
+    let (waiting, waiting_id) = waiting_visitor(&server).await;
     let before = ann
         .recv_where(|f| {
             f["type"] == "queue"
