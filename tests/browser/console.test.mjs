@@ -13,12 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { T, launchChromium, until } from './browser.mjs';
 import { SupportbotServer, repo } from './server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const T = 30_000; // generous: CI has two slow cores and a debug build
 const SHOTS = process.env.CONSOLE_SHOTS_DIR || '/tmp';
 const MANAGER_SECRET = crypto.randomBytes(24).toString('hex');
 
@@ -39,21 +37,6 @@ const widget = {
   typing: `${W} .typing`,
 };
 
-/** Polls `fn` until it returns a truthy value (the value is returned) or times out. */
-async function until(fn, what, timeout = T) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function shot(page, name) {
@@ -130,7 +113,6 @@ function check(name, body) {
 
 describe('agent console', { concurrency: 1 }, () => {
   before(async () => {
-    assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
     const sha = crypto.createHash('sha256').update(MANAGER_SECRET).digest('hex');
     server = await SupportbotServer.start({
       config: [
@@ -149,11 +131,7 @@ describe('agent console', { concurrency: 1 }, () => {
     });
     demo = server.demoAgent();
     assert.ok(demo, 'the server printed its demo agent');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, { timeout: 120_000 });
 
   after(async () => {

@@ -5,12 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { T, launchChromium, until } from './browser.mjs';
 import { SupportbotServer } from './server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const T = 30_000; // generous: CI has two slow cores and a debug build
 
 let server;
 let browser;
@@ -31,21 +29,6 @@ const sel = {
   status: `${W} .status`,
 };
 
-/** Polls `fn` until it returns a truthy value (the value is returned) or times out. */
-async function until(fn, what, timeout = T) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Waits until the locator's count has not changed for `quietMs` (the bot may send more than one message). */
 async function settledCount(locator, quietMs = 1500) {
@@ -118,13 +101,8 @@ function check(name, body) {
 
 describe('chat widget', { concurrency: 1 }, () => {
   before(async () => {
-    assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
     server = await SupportbotServer.start();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, { timeout: 120_000 });
 
   after(async () => {

@@ -10,12 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { T, launchChromium, until } from './browser.mjs';
 import { SupportbotServer } from './server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const T = 30_000;
 const SHOTS = process.env.SCREENSHOT_DIR || '/tmp';
 
 const W = '#supportbot-host';
@@ -45,20 +43,6 @@ function phrase(lang, key) {
 }
 const fill = (s, args) => s.replace(/\{(\w+)\}/g, (m, k) => (k in args ? String(args[k]) : m));
 
-async function until(fn, what, timeout = T) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function widgetFocus(page) {
@@ -176,12 +160,7 @@ function guard(name, body, servers) {
 }
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, { timeout: 60_000 });
 
 after(async () => { await browser?.close().catch(() => {}); });
