@@ -410,7 +410,7 @@ impl Accounts {
 
     async fn insert_agent(&self, valid: &ValidAgent, hash: &str) -> Result<Agent, AccountError> {
         let id = AgentId::new_random();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let inserted = sqlx::query(
             "INSERT INTO agents (id, email, display_name, password_hash, capacity, roles, avatar_url, created_at, disabled) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -449,7 +449,7 @@ impl Accounts {
             None => None,
         };
         let now = self.inner.clock.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let updated = sqlx::query(
             "UPDATE agents SET email = ?, display_name = ?, capacity = ?, roles = ?, avatar_url = ?, disabled = ?, \
              password_hash = COALESCE(?, password_hash) WHERE id = ?",
@@ -488,7 +488,7 @@ impl Accounts {
     pub async fn set_password(&self, id: &AgentId, password: &str) -> Result<(), AccountError> {
         validate::password(password)?;
         let hash = self.hash(password.to_owned()).await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let done = sqlx::query("UPDATE agents SET password_hash = ? WHERE id = ?")
             .bind(hash)
             .bind(id.to_string())
@@ -508,7 +508,7 @@ impl Accounts {
     /// # Errors
     /// [`AccountError::AgentNotFound`], [`AccountError::InUse`], database errors.
     pub async fn delete_agent(&self, id: &AgentId) -> Result<(), AccountError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let holding: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE owner_kind = 'agent' AND owner_agent = ?")
                 .bind(id.to_string())

@@ -117,7 +117,7 @@ impl EmbeddedOrders {
     pub async fn upsert(&self, order: &Order) -> Result<bool, StoreError> {
         let items_json = serde_json::to_string(&order.items)
             .map_err(|e| corrupt("orders", format!("items not serializable: {e}")))?;
-        let mut tx = self.pool.begin().await.map_err(query_err("begin order upsert"))?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(query_err("begin order upsert"))?;
         let existed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?)")
             .bind(&order.id)
             .fetch_one(&mut *tx)
@@ -180,7 +180,7 @@ impl EmbeddedOrders {
         let event_id = event.event_id.clone().unwrap_or_else(|| format!("gen-{}", uuid::Uuid::new_v4()));
         let payload = serde_json::to_string(&event.payload)
             .map_err(|e| corrupt("order_events", format!("payload not serializable: {e}")))?;
-        let mut tx = self.pool.begin().await.map_err(query_err("begin record event"))?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(query_err("begin record event"))?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO order_events (event_id, order_id, kind, reason, new_expected_delivery, note, at, payload_json) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING id",

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::ids::{ConversationId, Seq};
 use crate::protocol::{ChatMessage, MessageExtras, Sender};
 
-pub use sqlite::{SqliteStore, format_at};
+pub use sqlite::{SqliteStore, begin_write, format_at};
 
 /// Storage failures, with the operation that failed.
 #[derive(Debug, thiserror::Error)]

@@ -161,7 +161,7 @@ impl Accounts {
             return Ok(report);
         }
         let now = self.inner.clock.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         for team in teams {
             let team = validate_team(&team.id, &team.draft())?;
             rows::upsert_team(&mut tx, &team).await?;

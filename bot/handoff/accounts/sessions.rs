@@ -89,7 +89,7 @@ impl Accounts {
         let token = new_token();
         let hours = i64::from(self.inner.settings.session_hours);
         let expires_at = now + chrono::Duration::hours(hours);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         // Old sessions of this agent go when they can no longer be used, so the table stays small.
         sqlx::query(
             "DELETE FROM agent_sessions WHERE agent_id = ? AND (expires_at < ? OR revoked_at IS NOT NULL AND revoked_at < ?)",

@@ -52,7 +52,7 @@ impl Accounts {
     pub async fn create_team(&self, draft: &TeamDraft) -> Result<Team, AccountError> {
         let id = draft.id.as_deref().ok_or_else(|| validate::invalid("id", "is required for a new team"))?;
         let team = validate_team(id, draft)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         if rows::team(&mut tx, &team.id).await?.is_some() {
             return Err(AccountError::TeamExists(team.id.to_string()));
         }
@@ -71,7 +71,7 @@ impl Accounts {
             return Err(validate::invalid("id", "differs from the team in the path (ids cannot be changed)"));
         }
         let team = validate_team(id.as_str(), draft)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         if rows::team(&mut tx, id).await?.is_none() {
             return Err(AccountError::TeamNotFound(id.to_string()));
         }
@@ -85,7 +85,7 @@ impl Accounts {
     /// # Errors
     /// [`AccountError::TeamNotFound`], [`AccountError::InUse`], database errors.
     pub async fn delete_team(&self, id: &TeamId) -> Result<(), AccountError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM conversations WHERE owner_kind IN ('queued', 'agent') AND owner_team = ?",
         )
@@ -108,7 +108,7 @@ impl Accounts {
     /// # Errors
     /// [`AccountError::AgentNotFound`], [`AccountError::TeamNotFound`], database errors.
     pub async fn add_member(&self, team: &TeamId, agent: &AgentId) -> Result<(), AccountError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         if rows::team(&mut tx, team).await?.is_none() {
             return Err(AccountError::TeamNotFound(team.to_string()));
         }

@@ -35,6 +35,18 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// Starts a transaction that takes the write lock up front (`BEGIN IMMEDIATE`).
+///
+/// A deferred transaction that reads first and writes later cannot wait for a
+/// concurrent writer: SQLite answers the upgrade with "database is locked" at
+/// once. Taking the lock at `BEGIN` lets the busy timeout queue writers instead.
+///
+/// # Errors
+/// When the lock is not granted within the busy timeout.
+pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Formats a timestamp the way the wire protocol shows it.
 #[must_use]
 pub fn format_at(at: DateTime<Utc>) -> String {
@@ -234,7 +246,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_conversation(&self, new: NewConversation) -> Result<ConversationRecord, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_err("begin create"))?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(query_err("begin create"))?;
         sqlx::query(
             "INSERT INTO conversations (id, token_hash, created_at, updated_at, locale, page_url, state_json) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -286,7 +298,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_message(&self, id: ConversationId, msg: NewMessage) -> Result<ChatMessage, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_err("begin append"))?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(query_err("begin append"))?;
         // Dropping the transaction on an error rolls back the seq increment.
         let stored = insert_message(&mut tx, id, msg).await?;
         tx.commit().await.map_err(query_err("commit append"))?;
@@ -333,7 +345,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit_step(&self, id: ConversationId, step: StepRecords) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_err("begin step"))?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(query_err("begin step"))?;
         let mut stored = Vec::with_capacity(step.messages.len());
         for message in step.messages {
             stored.push(insert_message(&mut tx, id, message).await?);

@@ -59,7 +59,7 @@ pub(super) async fn delete_idle(
     }
     ids.truncate(usize::try_from(batch).unwrap_or(usize::MAX));
     // Re-check the age inside the delete: a conversation written to meanwhile stays.
-    let mut tx = pool.begin().await.map_err(query_err("begin retention"))?;
+    let mut tx = crate::store::begin_write(pool).await.map_err(query_err("begin retention"))?;
     let mut deleted = Vec::with_capacity(ids.len());
     for id in ids {
         let gone = sqlx::query("DELETE FROM conversations WHERE id = ? AND updated_at < ?")
@@ -167,7 +167,7 @@ pub(super) async fn export(pool: &SqlitePool, id: ConversationId) -> Result<Opti
 }
 
 pub(super) async fn delete(pool: &SqlitePool, ids: &[ConversationId]) -> Result<u64, StoreError> {
-    let mut tx = pool.begin().await.map_err(query_err("begin delete"))?;
+    let mut tx = crate::store::begin_write(pool).await.map_err(query_err("begin delete"))?;
     let mut deleted = 0;
     for id in ids {
         deleted += sqlx::query("DELETE FROM conversations WHERE id = ?")
