@@ -729,7 +729,7 @@
       ul.appendChild(li);
     });
     var n = (queue.items || []).length, o = (queue.offline_requests || []).length;
-    $('queue-count').textContent = n || o ? String(n) + (o ? ' + ' + o + ' to contact' : '') : '';
+    $('queue-count').textContent = [n ? String(n) + ' waiting' : '', o ? o + ' to contact' : ''].filter(Boolean).join(' + ');
     $('queue-empty').hidden = n + o > 0;
     if (lastQueueCount >= 0 && n !== lastQueueCount) announce(n === 1 ? '1 chat waiting.' : n + ' chats waiting.');
     lastQueueCount = n;

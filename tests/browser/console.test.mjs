@@ -1,9 +1,10 @@
 // The agent console (/agent) in headless Debian Chromium (via playwright-core) against the
 // real supportbot server, with a visitor on the demo shop page in another browser context:
 // offer and countdown, accept, messages and typing both ways, a private note the visitor
-// never sees, a transfer to a second agent who closes, keyboard-only accept and reply, a
+// never sees, a transfer to a second agent who closes, one whole chat by keyboard alone, a
 // network cut mid-chat (nothing lost, nothing twice), canned responses with placeholders,
-// an expired session that keeps the draft, two tabs in step, and the page's size and load time.
+// an expired session that keeps the draft, two tabs in step, markup from a visitor and an
+// order shown as text, an offline request listed first, and the page's size and load time.
 //
 // Screenshots of every console state go to /tmp/console-*.png.
 import assert from 'node:assert/strict';
@@ -19,6 +20,10 @@ import { SupportbotServer, repo } from './server.mjs';
 
 const SHOTS = process.env.CONSOLE_SHOTS_DIR || '/tmp';
 const MANAGER_SECRET = crypto.randomBytes(24).toString('hex');
+// Markup a visitor (or an order's customer name) might carry; the console must show it as text.
+const XSS_MESSAGE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+const XSS_NAME = '<b>Eve</b><img src=x onerror="window.__xss=3">';
+const XSS_ORDER = 'FH-100998';
 
 let server;
 let browser;
@@ -114,6 +119,12 @@ function check(name, body) {
 describe('agent console', { concurrency: 1 }, () => {
   before(async () => {
     const sha = crypto.createHash('sha256').update(MANAGER_SECRET).digest('hex');
+    // The sample orders plus one whose customer name is markup (it becomes the packet's identity.name).
+    const seed = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'console-orders-')), 'orders.csv');
+    const csv = fs.readFileSync(path.join(repo, 'orders', 'sample-orders.csv'), 'utf8').replace(/\n*$/, '\n');
+    const q = (v) => `"${v.replace(/"/g, '""')}"`;
+    fs.writeFileSync(seed, csv + [XSS_ORDER, 'delayed', 'eve@example.com', 'LE1 7RH', q(XSS_NAME), 'DPD', '15501234567099',
+      'https://track.dpd.co.uk/parcels/15501234567099', '2026-11-17', '2026-11-27', '', 'Snow again', '1x Oven gloves'].join(',') + '\n');
     server = await SupportbotServer.start({
       config: [
         '[[tokens]]',
@@ -122,7 +133,7 @@ describe('agent console', { concurrency: 1 }, () => {
         'roles = ["manager"]',
         '',
         '[orders]',
-        `seed_file = ${JSON.stringify(path.join(repo, 'orders', 'sample-orders.csv'))}`,
+        `seed_file = ${JSON.stringify(seed)}`,
         '',
         '[handoff]',
         'offer_timeout_secs = 60',
@@ -393,10 +404,14 @@ describe('agent console', { concurrency: 1 }, () => {
     assert.equal(await opt.count(), 1);
     assert.match(await opt.first().innerText(), /\/delay[\s\S]*en/);
     await shot(agentA, 'suggest');
+    // Still offered and the box still focused when Tab goes in (a slow machine may take the screenshot long).
+    await agentA.locator('#suggest').waitFor({ state: 'visible' });
+    assert.equal(await agentA.evaluate(() => document.activeElement && document.activeElement.id), 'input');
     await agentA.keyboard.press('Tab');
     const name = await agentA.locator('#me').innerText();
     const filled = `Hi Ravi Patel, order FH-100239 is delayed. I am on it. ${name}`;
-    assert.equal(await agentA.locator('#input').inputValue(), filled);
+    await until(async () => (await agentA.locator('#input').inputValue()) === filled,
+      'the filled canned text in the box', 5_000);
     await agentA.keyboard.press('Enter');
     await until(async () => (await widgetTexts(visitor, widget.agent)).includes(filled), 'the filled canned text in the widget');
   });
@@ -418,6 +433,108 @@ describe('agent console', { concurrency: 1 }, () => {
     await agentA.reload();
     await login(agentA, demo.email, demo.password);
     await until(async () => (await agentA.locator('#input').inputValue()) === 'A draft that must survive', 'the draft back');
+  });
+
+  check('markup from a visitor and in an order\'s customer name is shown as text, never run', async (pages) => {
+    const eve = await newPage(`${server.url}/`, { width: 1000, height: 860 });
+    pages.push(eve);
+    const say = async (text) => {
+      await eve.locator(widget.input).fill(text);
+      await eve.locator(widget.input).press('Enter');
+    };
+    await eve.locator(widget.launcher).click();
+    await say(`where is my order ${XSS_ORDER}?`);
+    await until(async () => (await widgetTexts(eve, widget.bot)).some((t) => /e-?mail|postcode/i.test(t)), 'the bot asks for proof');
+    await say('eve@example.com');
+    await until(async () => (await widgetTexts(eve, widget.bot)).some((t) => /delayed/i.test(t)), 'the delayed status');
+    await say(XSS_MESSAGE);
+    await until(async () => (await widgetTexts(eve, `${W} .log .msg.from-visitor`)).includes(XSS_MESSAGE), 'the markup message sent');
+    await say('talk to a person');
+
+    const offer = agentA.locator('#offers .offer');
+    await offer.waitFor();
+    assert.ok((await offer.innerText()).includes(XSS_NAME), `the offer shows the name as text:\n${await offer.innerText()}`);
+    await offer.locator('button.accept').click();
+    await until(async () => (await agentA.locator('#chat-title').innerText()) === XSS_NAME, 'the markup name as the chat title');
+    await until(async () => (await agentA.locator('#packet').innerText()).includes(XSS_ORDER), 'the order in the packet');
+    const packet = await agentA.locator('#packet').innerText();
+    assert.ok(packet.includes(XSS_NAME), `the packet shows the name as text:\n${packet}`);
+    await until(async () => (await consoleTranscript(agentA)).some((m) => m.cls.includes('from-visitor') && m.text === XSS_MESSAGE),
+      'the markup message in the transcript');
+    const shown = agentA.locator('#transcript .msg.from-visitor .text').filter({ hasText: 'window.__xss=2' });
+    assert.equal(await shown.innerText(), XSS_MESSAGE, 'rendered literally');
+    assert.equal(await shown.locator('*').count(), 0, 'no elements inside the message text');
+    await shot(agentA, 'xss');
+    await sleep(500); // an onerror on a broken image would have fired by now
+    for (const p of [agentA, eve]) {
+      assert.equal(await p.evaluate(() => typeof window.__xss), 'undefined', 'no markup ran');
+    }
+    assert.equal(await agentA.locator('img[src="x"]').count(), 0, 'no <img> from the markup in the console');
+    assert.equal(await agentA.locator('#app script, #app b').count(), 0, 'no <script> or <b> from the markup in the console');
+  });
+
+  check('keyboard only, one whole chat: accept, reply, note, transfer to the team queue, take it back, close', async (pages) => {
+    const kate = await newPage(`${server.url}/`, { width: 1000, height: 860 });
+    pages.push(kate);
+    await kate.locator(widget.launcher).click();
+    await kate.locator(widget.input).fill('talk to a person');
+    await kate.locator(widget.input).press('Enter');
+    const kateAgent = async () => widgetTexts(kate, widget.agent);
+    const press = (key) => agentA.keyboard.press(key);
+    const focused = () => agentA.evaluate(() => document.activeElement && document.activeElement.id);
+    // No mouse from here on: nothing is clicked in the console.
+    await agentA.evaluate(() => document.activeElement && document.activeElement.blur());
+    await agentA.locator('#offers .offer').waitFor();
+    await press('Alt+A');
+    await until(async () => (await agentA.locator('#offers .offer').count()) === 0, 'the offer accepted');
+    await until(async () => (await focused()) === 'input', 'focus in the reply box of the new chat');
+    const chatId = await agentA.locator('#mine .chat-item.current').getAttribute('data-id');
+    await agentA.keyboard.type('Hi, Kate here from the team. How can I help?');
+    await press('Enter');
+    await until(async () => (await kateAgent()).includes('Hi, Kate here from the team. How can I help?'), 'the reply in the widget');
+
+    await press('Alt+P');
+    await agentA.keyboard.type('Asked for a person straight away');
+    await press('Enter');
+    await agentA.locator('#transcript .msg.note').filter({ hasText: 'Asked for a person straight away' }).waitFor();
+    await press('Alt+R');
+    assert.equal(await agentA.locator('#mode-reply').getAttribute('aria-pressed'), 'true');
+
+    // Transfer to the team's queue: the select has focus; the team is the only enabled target.
+    await press('Alt+T');
+    await agentA.locator('#dlg-transfer').waitFor({ state: 'visible' });
+    assert.equal(await focused(), 'transfer-to');
+    await press('End');
+    assert.equal(await agentA.locator('#transfer-to').inputValue(), 'team:support');
+    await press('Tab');
+    assert.equal(await focused(), 'transfer-note');
+    await agentA.keyboard.type('Back to the queue, by keyboard');
+    await press('Tab');
+    await press('Tab');
+    assert.equal(await focused(), 'transfer-go');
+    await press('Enter');
+    await agentA.locator('#dlg-transfer').waitFor({ state: 'hidden' });
+    await until(async () => (await agentA.locator(`#mine .chat-item[data-id="${chatId}"]`).count()) === 0, 'the chat left my chats');
+
+    // The team's queue offers it again (the only agent online with a free seat): take it with the keyboard.
+    await agentA.locator('#offers .offer').waitFor();
+    await press('Alt+A');
+    await until(async () => (await agentA.locator(`#mine .chat-item[data-id="${chatId}"]`).count()) === 1, 'the chat back in my chats');
+    await until(async () => (await agentA.locator('#mine .chat-item.current').getAttribute('data-id')) === chatId, 'the chat open again');
+    await until(async () => (await consoleTranscript(agentA)).some((m) => m.cls.includes('note') && m.text === 'Back to the queue, by keyboard'),
+      'the transfer note in the transcript');
+
+    // Close: Alt+C asks, Enter confirms.
+    await press('Alt+C');
+    await agentA.locator('#dlg-confirm').waitFor({ state: 'visible' });
+    await shot(agentA, 'keyboard-close');
+    assert.equal(await focused(), 'confirm-go');
+    await press('Enter');
+    await agentA.locator('#dlg-confirm').waitFor({ state: 'hidden' });
+    await until(async () => (await agentA.locator(`#mine .chat-item[data-id="${chatId}"]`).count()) === 0, 'the closed chat gone');
+    await until(async () => (await widgetTexts(kate)).some((t) => /closed/i.test(t)), 'the visitor told the chat is closed');
+    const seen = (await widgetTexts(kate)).join('\n');
+    assert.ok(!seen.includes('Asked for a person straight away') && !seen.includes('by keyboard'), 'no private note in the widget');
   });
 
   check('size of the console files and load time on loopback', async (pages, t) => {
@@ -442,5 +559,76 @@ describe('agent console', { concurrency: 1 }, () => {
     console.log(`# console load on loopback: ${JSON.stringify(times)}; median load ${loads[2]} ms`);
     assert.ok(gz < 30_000, 'small');
     assert.ok(loads[2] < 2000, 'loads fast');
+  });
+});
+
+/** A catalog phrase, read from the repository (not copied into the test). */
+function phrase(lang, key) {
+  const catalog = fs.readFileSync(path.join(repo, 'flows', 'messages', `${lang}.toml`), 'utf8');
+  const m = catalog.match(new RegExp(`^${key} = (".*")$`, 'm'));
+  assert.ok(m, `${key} in ${lang}.toml`);
+  return JSON.parse(m[1]);
+}
+
+describe('agent console: outside business hours', { concurrency: 1 }, () => {
+  before(async () => {
+    // A team that is never open: every request for a person becomes an offline request.
+    server = await SupportbotServer.start({
+      config: '[[teams]]\nid = "support"\nname = "Support"\n[teams.hours]\ntime_zone = "UTC"\ndays = {}\n',
+    });
+    demo = server.demoAgent();
+    assert.ok(demo, 'the server printed its demo agent');
+    visitor = undefined;
+    agentA = undefined;
+    browser = await launchChromium();
+  }, { timeout: 120_000 });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await server?.dispose();
+  });
+
+  check('an offline request is listed first with its contact and details; Done removes it', async (pages) => {
+    const page = await newPage(`${server.url}/`, { width: 1000, height: 860 });
+    pages.push(page);
+    const bot = page.locator(widget.bot);
+    const say = async (text) => {
+      await page.locator(widget.input).fill(text);
+      await page.locator(widget.input).press('Enter');
+    };
+    await page.locator(widget.launcher).click();
+    await say('I want to talk to a person');
+    await page.locator(`${W} .log .msg.from-system`).filter({ hasText: phrase('en', 'handoff_offline') }).waitFor();
+    await page.locator(`${widget.bot} .qr button`, { hasText: phrase('en', 'offline_channel_email') }).click();
+    await bot.filter({ hasText: phrase('en', 'offline_ask_email') }).waitFor();
+    await say('ann.smith@example.co.uk');
+    await bot.filter({ hasText: phrase('en', 'offline_ask_details') }).waitFor();
+    await say('My kettle arrived with a dent in the lid.');
+    await bot.filter({ hasText: phrase('en', 'offline_filed_email').replace('{contact}', 'ann.smith@example.co.uk') }).waitFor();
+
+    const agent = await openConsole();
+    pages.push(agent);
+    await login(agent, demo.email, demo.password);
+    const req = agent.locator('#offline .offline-req');
+    await req.first().waitFor();
+    assert.equal(await req.count(), 1);
+    const text = await req.innerText();
+    for (const want of ['Contact later', 'E-mail', 'ann.smith@example.co.uk', 'My kettle arrived with a dent in the lid.']) {
+      assert.ok(text.includes(want), `the request shows ${want}:\n${text}`);
+    }
+    // First in the queue area: the offline list comes before the waiting chats, and its entry is the first one.
+    assert.ok(await agent.evaluate(() => {
+      const off = document.getElementById('offline'), q = document.getElementById('queue');
+      return off.parentNode === q.parentNode && Boolean(off.compareDocumentPosition(q) & Node.DOCUMENT_POSITION_FOLLOWING);
+    }), '#offline is before #queue');
+    assert.equal(await agent.evaluate(() =>
+      document.querySelector('#offline li, #queue li').classList.contains('offline-req')), true, 'the offline request is the first entry');
+    assert.equal(await agent.locator('#queue-count').textContent(), '1 to contact');
+    await shot(agent, 'offline-request');
+
+    await req.locator('button', { hasText: 'Done' }).click();
+    await until(async () => (await agent.locator('#offline .offline-req').count()) === 0, 'the request gone after Done');
+    await agent.locator('#queue-empty').waitFor({ state: 'visible' });
+    assert.equal(await agent.locator('#queue-count').textContent(), '');
   });
 });
