@@ -152,7 +152,7 @@ describe('agent console', { concurrency: 1 }, () => {
     await server?.dispose();
   });
 
-  check('logs in, gets an offer with a countdown, accepts it and sees the handoff packet', async () => {
+  check('logs in; the visitor waits with position and estimate; an offer with a countdown is accepted and shows the packet', async () => {
     agentA = await openConsole();
     await agentA.locator('#login-email').waitFor();
     assert.match(await agentA.locator('.hint').innerText(), /server log/);
@@ -176,6 +176,10 @@ describe('agent console', { concurrency: 1 }, () => {
     await visitorSays('ravi.patel@example.com');
     await until(async () => (await widgetTexts(visitor, widget.bot)).some((t) => /delayed/i.test(t)), 'the delayed status');
     await visitorSays('talk to a person');
+    // While the offer is open the visitor waits: the status bar shows the position and the estimate.
+    const qtext = visitor.locator(`${W} .qbar .qtext`);
+    await qtext.waitFor({ state: 'visible' });
+    assert.match(await qtext.innerText(), /number 1\b[\s\S]*about \d+ min/);
 
     const offer = agentA.locator('#offers .offer');
     await offer.waitFor();
