@@ -68,16 +68,17 @@
   function now() { return Date.now() + skew; }
 
   // ---------------------------------------------------------------- announcements, title, sound, notifications
-  function announce(text) {
-    var r = $('sr-polite');
-    r.textContent = '';
-    setTimeout(function () { r.textContent = text; }, 30);
+  // Live regions re-announce only when their text changes, so each is cleared first and
+  // filled a moment later; texts that arrive in the same moment are read together rather
+  // than the last one silently replacing the others.
+  var spoken = { 'sr-polite': [], 'sr-alert': [] };
+  function speak(region, text) {
+    if (spoken[region].push(text) > 1) return;
+    $(region).textContent = '';
+    setTimeout(function () { $(region).textContent = spoken[region].join(' '); spoken[region] = []; }, 30);
   }
-  function alertText(text) {
-    var r = $('sr-alert');
-    r.textContent = '';
-    setTimeout(function () { r.textContent = text; }, 30);
-  }
+  function announce(text) { speak('sr-polite', text); }
+  function alertText(text) { speak('sr-alert', text); }
   function updateTitle() {
     var n = offers.size;
     chats.forEach(function (c) { if (c.unread) n++; });

@@ -4,7 +4,8 @@
 // never sees, a transfer to a second agent who closes, one whole chat by keyboard alone, a
 // network cut mid-chat (nothing lost, nothing twice), canned responses with placeholders,
 // an expired session that keeps the draft, two tabs in step, markup from a visitor and an
-// order shown as text, an offline request listed first, and the page's size and load time.
+// order shown as text, new-offer notifications (title, sound, Notification API), an offline
+// request listed first, and the page's size and load time.
 //
 // Screenshots of every console state go to /tmp/console-*.png.
 import assert from 'node:assert/strict';
@@ -539,6 +540,84 @@ describe('agent console', { concurrency: 1 }, () => {
     await until(async () => (await widgetTexts(kate)).some((t) => /closed/i.test(t)), 'the visitor told the chat is closed');
     const seen = (await widgetTexts(kate)).join('\n');
     assert.ok(!seen.includes('Asked for a person straight away') && !seen.includes('by keyboard'), 'no private note in the widget');
+  });
+
+  check('a new offer is announced: title, sound (until muted) and a system notification when the tab is in the background', async (pages) => {
+    const created = await api('POST', '/api/agents', MANAGER_SECRET, {
+      email: 'carol@shop.example', name: 'Carol', password: 'carol-password-123', teams: ['support'],
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    await context.grantPermissions(['notifications'], { origin: server.url });
+    // Observe the browser's Notification and Web Audio calls; the tab counts as in the
+    // background (Playwright otherwise reports every page as focused).
+    await context.addInitScript(() => {
+      window.__notes = [];
+      window.__beeps = 0;
+      const Native = window.Notification;
+      const Spy = function (title, options) {
+        window.__notes.push({ title, body: options && options.body });
+        return new Native(title, options);
+      };
+      Object.defineProperty(Spy, 'permission', { get: () => Native.permission });
+      Spy.requestPermission = (...a) => Native.requestPermission(...a);
+      window.Notification = Spy;
+      const createOscillator = AudioContext.prototype.createOscillator;
+      AudioContext.prototype.createOscillator = function () { window.__beeps += 1; return createOscillator.call(this); };
+      document.hasFocus = () => false;
+      // Everything the polite live region is given to read.
+      window.__said = [];
+      document.addEventListener('DOMContentLoaded', () => {
+        const region = document.getElementById('sr-polite');
+        new MutationObserver(() => { if (region.textContent) window.__said.push(region.textContent); })
+          .observe(region, { childList: true, characterData: true, subtree: true });
+      });
+    });
+    const carol = await context.newPage();
+    carol.errors = [];
+    carol.on('pageerror', (e) => carol.errors.push(String(e)));
+    carol.setDefaultTimeout(T);
+    pages.push(carol);
+    await carol.goto(`${server.url}/agent`);
+    await login(carol, 'carol@shop.example', 'carol-password-123');
+    assert.equal(await carol.locator('#btn-notify').isHidden(), true, 'permission already granted: no button to ask');
+    await carol.keyboard.press('Shift'); // audio may only start after a gesture
+    const asker = async () => {
+      const page = await newPage(`${server.url}/`, { width: 1000, height: 860 });
+      pages.push(page);
+      await page.locator(widget.launcher).click();
+      await page.locator(widget.input).fill('talk to a person');
+      await page.locator(widget.input).press('Enter');
+    };
+    const notes = () => carol.evaluate(() => window.__notes);
+    const beeps = () => carol.evaluate(() => window.__beeps);
+
+    // Carol has the fewest chats, so the offer is hers.
+    await asker();
+    await carol.locator('#offers .offer').waitFor();
+    await until(async () => (await notes()).length === 1, 'a system notification');
+    assert.match((await notes())[0].body, /New chat offered[\s\S]*Alt\+A/);
+    assert.ok((await beeps()) >= 1, 'a sound');
+    assert.match(await carol.title(), /^\(1\) /);
+    await until(async () => (await carol.evaluate(() => window.__said)).some((t) => /New chat offered/.test(t)),
+      'the offer announced to screen readers');
+    await carol.keyboard.press('Alt+A');
+    await until(async () => (await carol.locator('#mine .chat-item').count()) === 1, 'Carol took it');
+
+    // Muted (and remembered across a reload): the next offer still notifies, silently.
+    await carol.locator('#btn-sound').click();
+    assert.equal(await carol.locator('#btn-sound').getAttribute('aria-pressed'), 'false');
+    await carol.reload();
+    await carol.locator('#conn.online').waitFor();
+    assert.equal(await carol.locator('#btn-sound').innerText(), 'Sound off');
+    await carol.keyboard.press('Shift');
+    await asker();
+    await carol.locator('#offers .offer').waitFor();
+    await until(async () => (await notes()).length === 1, 'a notification after the reload');
+    assert.equal(await beeps(), 0, 'no sound while muted');
+    await carol.keyboard.press('Alt+A');
+    await until(async () => (await carol.locator('#mine .chat-item').count()) === 2, 'Carol took the second');
+    assert.deepEqual(carol.errors, []);
   });
 
   check('size of the console files and load time on loopback', async (pages, t) => {
