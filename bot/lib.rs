@@ -25,6 +25,7 @@ pub mod identity;
 pub mod ids;
 pub mod kb;
 pub mod lang;
+pub mod metrics;
 pub mod notices;
 pub mod orders;
 pub mod protocol;

@@ -832,6 +832,7 @@ impl Actor {
             ratings: Vec::new(),
             owner: None,
             offline_requests: Vec::new(),
+            events: crate::metrics::events::derive(self.state.as_ref(), &step.state, &step.records, now),
             lang: step.state.lang.clone(),
             state_json: serde_json::to_string(&step.state)
                 .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("state: {e}") })?,

@@ -12,6 +12,7 @@ pub mod edge;
 mod gaps_api;
 mod handoff_api;
 mod kb_api;
+mod metrics_api;
 mod orders_api;
 mod pages;
 mod privacy_api;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub desk: Desk,
     /// Canned responses agents share.
     pub canned: crate::handoff::canned::CannedResponses,
+    /// The database, for reports that read across tables (metrics).
+    pub pool: sqlx::SqlitePool,
 }
 
 /// Why the server could not start.
@@ -129,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .merge(privacy_api::routes())
         .merge(agents_api::routes())
         .merge(handoff_api::routes())
+        .merge(metrics_api::routes())
         .merge(canned_api::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -235,6 +239,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let watcher = kb_service.clone().spawn();
     let shutdown = CancellationToken::new();
     let store_for_close = store.clone();
+    let pool = store.pool().clone();
     let store: Arc<dyn Store> = Arc::new(store);
     let lookup: Arc<dyn crate::conversations::OrderLookup> =
         Arc::new(crate::orders::lookup::ProofCheckedLookup::new(Arc::clone(&orders.source)));
@@ -278,6 +283,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         accounts,
         desk,
         canned,
+        pool,
     };
     let edge_limits = state.config.edge.clone();
     let admission = edge::admission::Admission::new(edge::admission_limits(&edge_limits, open_files));

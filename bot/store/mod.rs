@@ -182,6 +182,8 @@ pub struct StepRecords {
     pub owner: Option<OwnerRecord>,
     /// Requests to be contacted later.
     pub offline_requests: Vec<OfflineRequest>,
+    /// What happened, for metrics (stored in the same transaction as the messages).
+    pub events: Vec<crate::metrics::NewEvent>,
 }
 
 /// A conversation's owner as stored in its indexed columns.

@@ -16,6 +16,7 @@ mod kb_api;
 mod kb_check;
 mod kb_reload;
 mod languages;
+mod metrics;
 mod notices;
 mod orders;
 mod privacy;

@@ -127,6 +127,28 @@ fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
 }
 
 /// Records an unanswered question inside `tx` (deduplicated and capped per conversation).
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: ConversationId,
+    event: &crate::metrics::NewEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO conversation_events (conversation_id, kind, at, agent, team, detail, value) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.0.to_string())
+    .bind(event.kind.as_str())
+    .bind(to_millis(event.at))
+    .bind(&event.agent)
+    .bind(&event.team)
+    .bind(&event.detail)
+    .bind(event.value)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("record event"))?;
+    Ok(())
+}
+
 async fn insert_gap(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, gap: Gap) -> Result<(), StoreError> {
     let (near_id, near_lang, near_score) = match gap.near_miss {
         Some((id, lang, score)) => (Some(id), Some(lang), Some(f64::from(score))),
@@ -261,6 +283,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(query_err("create conversation"))?;
+        let opened = crate::metrics::NewEvent::new(crate::metrics::EventKind::Opened, new.at);
+        insert_event(&mut tx, new.id, &opened).await?;
         let mut last_seq = Seq(0);
         for message in new.opening {
             last_seq = insert_message(&mut tx, new.id, message).await?.seq;
@@ -352,6 +376,9 @@ impl Store for SqliteStore {
         }
         for gap in step.gaps {
             insert_gap(&mut tx, gap).await?;
+        }
+        for event in &step.events {
+            insert_event(&mut tx, id, event).await?;
         }
         for request in step.offline_requests {
             sqlx::query(

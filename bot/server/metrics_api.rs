@@ -1,0 +1,86 @@
+//! `GET /api/metrics`: CX figures for a range (manager role). Definitions of every figure
+//! are in `docs/metrics.md`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::AppState;
+use super::api::{ApiError, Caller, Manager};
+use crate::kb::editor::FieldError;
+use crate::metrics::report::{self, Interval, MetricsFilter};
+
+/// Longest range one request may cover.
+const MAX_RANGE_DAYS: i64 = 400;
+/// Most series buckets one request may ask for.
+const MAX_BUCKETS: i64 = 2000;
+const PARAMS: [&str; 6] = ["from", "to", "team", "agent", "lang", "interval"];
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/metrics", get(metrics))
+}
+
+fn field(name: &str, message: &str) -> FieldError {
+    FieldError { field: name.to_owned(), message: message.to_owned() }
+}
+
+/// An RFC 3339 time or a date (its midnight UTC).
+fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw.trim()).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
+        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    })
+}
+
+fn filter(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<MetricsFilter, Vec<FieldError>> {
+    let mut errors: Vec<FieldError> = params
+        .keys()
+        .filter(|k| !PARAMS.contains(&k.as_str()))
+        .map(|k| field(k, "unknown parameter (from, to, team, agent, lang, interval)"))
+        .collect();
+    let time = |name: &str, default: DateTime<Utc>, errors: &mut Vec<FieldError>| match params.get(name) {
+        None => default,
+        Some(raw) => parse_time(raw).unwrap_or_else(|| {
+            errors.push(field(name, "an RFC 3339 time (2026-12-01T00:00:00Z) or a date (2026-12-01)"));
+            default
+        }),
+    };
+    let to = time("to", now, &mut errors);
+    let from = time("from", to - Duration::days(7), &mut errors);
+    let interval = match params.get("interval").map(String::as_str) {
+        None => Interval::Day,
+        Some(raw) => Interval::parse(raw).unwrap_or_else(|| {
+            errors.push(field("interval", "hour, day or week"));
+            Interval::Day
+        }),
+    };
+    if from >= to {
+        errors.push(field("from", "must be before to"));
+    } else if to - from > Duration::days(MAX_RANGE_DAYS) {
+        errors.push(field("from", "the range may cover at most 400 days"));
+    } else if interval == Interval::Hour && to - from > Duration::hours(MAX_BUCKETS) {
+        errors.push(field("interval", "hourly series cover at most 2000 hours; use day"));
+    }
+    let text = |name: &str| params.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if errors.is_empty() {
+        Ok(MetricsFilter { from, to, team: text("team"), agent: text("agent"), lang: text("lang"), interval })
+    } else {
+        Err(errors)
+    }
+}
+
+async fn metrics(
+    _caller: Caller<Manager>,
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let filter = filter(&params, state.hub.now()).map_err(ApiError::invalid)?;
+    let facts = report::load(&state.pool, filter.from, filter.to)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the event log", &e))?;
+    Ok(Json(report::compute(&facts, &filter)).into_response())
+}
