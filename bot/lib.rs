@@ -32,4 +32,5 @@ pub mod protocol;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod token;

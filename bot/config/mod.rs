@@ -79,6 +79,28 @@ struct FileConfig {
     agents: Vec<crate::handoff::accounts::AgentConfig>,
     #[serde(default)]
     agent_sessions: accounts::FileAgentSessions,
+    #[serde(default)]
+    metrics: FileMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    allow_from: Option<Vec<ipnet::IpNet>>,
+}
+
+/// Who may scrape `GET /metrics` without a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsAccess {
+    /// Addresses (after trusted proxies) that need no token; others need a manager token.
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsAccess {
+    fn default() -> Self {
+        let loopback = ["127.0.0.0/8", "::1/128"];
+        Self { allow_from: loopback.iter().filter_map(|n| n.parse().ok()).collect() }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +163,8 @@ pub struct Config {
     pub edge: EdgeLimits,
     /// How long conversations are kept.
     pub retention: RetentionPolicy,
+    /// Who may read `/metrics` without a token.
+    pub metrics: MetricsAccess,
     /// Answer thresholds.
     pub answers: AnswerPolicy,
     /// API tokens (hashed) for editors, the shop's systems, agents and managers.
@@ -207,6 +231,7 @@ impl Default for Config {
             limits: SocketLimits::default(),
             edge: EdgeLimits::default(),
             retention: RetentionPolicy::default(),
+            metrics: MetricsAccess::default(),
             answers: AnswerPolicy::default(),
             tokens: Vec::new(),
             orders: OrdersConfig::default(),
@@ -245,6 +270,7 @@ impl Config {
             limits: socket_limits,
             edge,
             retention: limits::resolve_retention(&file.retention)?,
+            metrics: MetricsAccess { allow_from: file.metrics.allow_from.unwrap_or(d.metrics.allow_from) },
             answers: AnswerPolicy {
                 min_confidence: file.answers.min_confidence.unwrap_or(d.answers.min_confidence),
                 related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),

@@ -208,6 +208,7 @@ struct Shared {
     orders: Option<Arc<dyn OrderLookup>>,
     clock: SharedClock,
     desk: std::sync::OnceLock<Arc<dyn HandoffDesk>>,
+    telemetry: crate::telemetry::Telemetry,
     actors: Mutex<HashMap<ConversationId, ActorHandle>>,
     pending: Mutex<PendingTable>,
 }
@@ -237,6 +238,12 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// The server's operational metrics (shared with the sockets and `/metrics`).
+    #[must_use]
+    pub fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.shared.telemetry
+    }
+
     /// A hub over a store, a knowledge base and the bot's script; at most
     /// `pending_capacity` conversations nobody wrote in are held in memory.
     #[must_use]
@@ -252,7 +259,8 @@ impl Hub {
         let pending = Mutex::new(PendingTable::new(pending_capacity));
         let actors = Mutex::new(HashMap::new());
         let desk = std::sync::OnceLock::new();
-        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, desk, actors, pending }) }
+        let telemetry = crate::telemetry::Telemetry::new();
+        Self { shared: Arc::new(Shared { store, kb, script, policy, orders, clock, desk, telemetry, actors, pending }) }
     }
 
     /// The time on the hub's clock.
@@ -696,6 +704,7 @@ impl Actor {
         };
         let seq = match self.hub.shared.store.append_message(self.id, message).await {
             Ok(stored) => {
+                self.hub.shared.telemetry.message(Sender::Visitor.as_str());
                 let seq = stored.seq;
                 self.publish(stored);
                 seq
@@ -784,9 +793,13 @@ impl Actor {
         let shared = Arc::clone(&self.hub.shared);
         let Some(state) = self.state.clone() else { return Err(ActError::Store(StoreError::NotFound(self.id))) };
         let now = shared.clock.now();
+        let started = std::time::Instant::now();
+        let from_visitor = matches!(event, Event::VisitorText { .. } | Event::VisitorChoice { .. });
         let (kb, script, policy) = (Arc::clone(&shared.kb), Arc::clone(&shared.script), shared.policy);
+        let telemetry = shared.telemetry.clone();
         let step = tokio::task::spawn_blocking(move || {
-            let Ok(step) = drive(&state, event, &script, &policy, now, &mut LivePorts { kb: &kb });
+            let Ok(step) =
+                drive(&state, event, &script, &policy, now, &mut LivePorts { kb: &kb, telemetry: &telemetry });
             step
         })
         .await
@@ -799,10 +812,19 @@ impl Actor {
         if before != step.state.owner {
             records.owner = Some(owner_record(&step.state.owner, now));
         }
+        let handoffs = records.events.iter().filter(|e| e.kind == crate::metrics::EventKind::HandoffRequested).count();
         let stored = shared.store.commit_step(self.id, records).await?;
         let said = stored.len();
+        let telemetry = &shared.telemetry;
+        if from_visitor && stored.iter().any(|m| m.from == Sender::Bot) {
+            telemetry.answered(started.elapsed());
+        }
         for message in stored {
+            telemetry.message(message.from.as_str());
             self.publish(message);
+        }
+        for _ in 0..handoffs {
+            telemetry.handoff();
         }
         for lookup in step.lookups.iter().cloned() {
             self.start_lookup(lookup);
@@ -917,13 +939,17 @@ impl Actor {
 /// started as tasks by the actor (see [`Actor::start_lookup`]).
 struct LivePorts<'a> {
     kb: &'a SharedKb,
+    telemetry: &'a crate::telemetry::Telemetry,
 }
 
 impl Ports for LivePorts<'_> {
     type Error = std::convert::Infallible;
 
     fn search(&mut self, query: &str, lang: &str, asked_in: Option<&str>) -> Result<Vec<KbHit>, Self::Error> {
-        Ok(search(self.kb, query, lang, asked_in))
+        let started = std::time::Instant::now();
+        let hits = search(self.kb, query, lang, asked_in);
+        self.telemetry.searched(started.elapsed());
+        Ok(hits)
     }
 
     fn lookup_order(&mut self, _: &str, _: &str) -> Option<LookupOutcome> {

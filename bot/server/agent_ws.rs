@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::telemetry::Peer;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
@@ -58,7 +59,14 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session(socket, state).instrument(info_span!("agent", %peer)))
+        .on_upgrade(move |socket| {
+            let counted = state.hub.telemetry().connection(Peer::Agent);
+            async move {
+                let _counted = counted;
+                session(socket, state).await;
+            }
+            .instrument(info_span!("agent", %peer))
+        })
 }
 
 type Tx = SplitSink<WebSocket, Message>;

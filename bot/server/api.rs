@@ -239,7 +239,7 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 /// Middleware: a request (body included) not answered within the configured time gets a
 /// JSON 408, so a client dripping its body cannot hold a handler.
 pub async fn request_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.config.edge.request_timeout, next.run(request)).await {
+    let response = match tokio::time::timeout(state.config.edge.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -247,7 +247,14 @@ pub async fn request_deadline(State(state): State<AppState>, request: Request, n
             "the request was not received and answered in time",
         )
         .into_response(),
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        state.hub.telemetry().error("http_5xx");
+    } else if status.is_client_error() {
+        state.hub.telemetry().error("http_4xx");
     }
+    response
 }
 
 /// The field named in serde's "missing field `x`" / "unknown field `x`" messages.

@@ -1,9 +1,11 @@
-//! `GET /api/metrics`: CX figures for a range (manager role). Definitions of every figure
-//! are in `docs/metrics.md`.
+//! `GET /api/metrics`: CX figures for a range (manager role; definitions in
+//! `docs/metrics.md`), and `GET /metrics`: operational metrics in the Prometheus text
+//! format, for allow-listed addresses or a manager token.
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,6 +13,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::AppState;
 use super::api::{ApiError, Caller, Manager};
+use super::client_addr::ClientAddr;
 use crate::kb::editor::FieldError;
 use crate::metrics::report::{self, Interval, MetricsFilter};
 
@@ -22,7 +25,7 @@ const PARAMS: [&str; 6] = ["from", "to", "team", "agent", "lang", "interval"];
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/metrics", get(metrics))
+    Router::new().route("/api/metrics", get(metrics)).route("/metrics", get(prometheus))
 }
 
 fn field(name: &str, message: &str) -> FieldError {
@@ -83,4 +86,26 @@ async fn metrics(
         .await
         .map_err(|e| ApiError::internal("cannot read the event log", &e))?;
     Ok(Json(report::compute(&facts, &filter)).into_response())
+}
+
+async fn prometheus(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    caller: Result<Caller<Manager>, ApiError>,
+) -> Result<Response, ApiError> {
+    if !state.config.metrics.allow_from.iter().any(|net| net.contains(&client)) {
+        caller?;
+    }
+    let lengths: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.id, (SELECT COUNT(*) FROM conversations c WHERE c.owner_kind = 'queued' AND c.owner_team = t.id) \
+         FROM teams t ORDER BY t.id",
+    )
+    .fetch_all(&state.pool)
+    .await
+    .map_err(|e| ApiError::internal("cannot read the queues", &e))?;
+    let telemetry = state.hub.telemetry();
+    let lengths: Vec<(String, u64)> =
+        lengths.into_iter().map(|(team, n)| (team, u64::try_from(n).unwrap_or_default())).collect();
+    telemetry.queue_lengths(&lengths);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], telemetry.render()).into_response())
 }

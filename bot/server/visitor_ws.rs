@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::telemetry::Peer;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -58,7 +59,14 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| session(socket, state, client).instrument(info_span!("visitor", %peer)))
+        .on_upgrade(move |socket| {
+            let counted = state.hub.telemetry().connection(Peer::Visitor);
+            async move {
+                let _counted = counted;
+                session(socket, state, client).await;
+            }
+            .instrument(info_span!("visitor", %peer))
+        })
 }
 
 fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
@@ -220,6 +228,7 @@ impl Connection {
 
     async fn send_error(&mut self, e: ProtocolError) -> Result<(), Gone> {
         debug!(code = e.code.as_str(), "rejected frame");
+        self.state.hub.telemetry().error(e.code.as_str());
         self.send(&ServerFrame::from(e)).await
     }
 

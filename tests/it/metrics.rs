@@ -138,3 +138,95 @@ async fn figures_are_exact_for_bot_resolved_handed_off_abandoned_and_silent_chat
     drop((a, b, c, d));
     server.stop().await;
 }
+
+/// The value of a sample (for a histogram: how many observations), if it is there.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    scrape.samples.iter().find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v))).map(|s| {
+        match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        }
+    })
+}
+
+async fn scrape(server: &TestServer, token: Option<&str>) -> (u16, Option<prometheus_parse::Scrape>) {
+    let mut request = reqwest::Client::new().get(server.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("scrape");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    let parsed = (status == 200).then(|| {
+        prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text parses")
+    });
+    (status, parsed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_text_parses_moves_with_traffic_and_needs_an_allowed_address_or_a_token() {
+    let defaults = supportbot::config::Config::default().metrics.allow_from;
+    assert!(defaults.iter().any(|n| n.contains(&std::net::IpAddr::from([127, 0, 0, 1]))), "loopback by default");
+    let temp = tempfile::tempdir().expect("temp");
+    let mut config = test_config(temp.path());
+    config.metrics.allow_from = Vec::new(); // even loopback needs the token here
+    let mut server = TestServer::start_with(config).await;
+    server.keep(temp);
+    assert_eq!(scrape(&server, None).await.0, 401);
+    assert_eq!(scrape(&server, Some("wrong")).await.0, 401);
+
+    let (status, before) = scrape(&server, Some(MANAGER_TOKEN)).await;
+    assert_eq!(status, 200);
+    let before = before.expect("scrape");
+    assert_eq!(sample(&before, "supportbot_visitor_connections", None), Some(0.0));
+    assert_eq!(sample(&before, "supportbot_handoffs_total", None), Some(0.0));
+
+    let (_, token) = add_agent(&server, "ann@shop.test", "Ann", &["support"], 2).await;
+    let mut ann = AgentClient::connect(server.addr, &token).await;
+    let mut visitor = server.client().await;
+    let id = visitor.start_conversation().await["conversation_id"].as_str().expect("id").to_owned();
+    visitor.ask("how long does delivery take").await;
+    visitor.send_raw("{not json").await;
+    visitor.recv_until(|f| f["type"] == "error").await;
+    visitor.send_text("talk to a person").await;
+    ann.recv_about("offer", &id).await;
+
+    let after = scrape(&server, Some(MANAGER_TOKEN)).await.1.expect("scrape");
+    assert_eq!(sample(&after, "supportbot_visitor_connections", None), Some(1.0));
+    assert_eq!(sample(&after, "supportbot_agent_connections", None), Some(1.0));
+    assert_eq!(
+        sample(&after, "supportbot_queue_length", Some(("team", "support"))),
+        Some(1.0),
+        "offered, still queued"
+    );
+    assert_eq!(sample(&after, "supportbot_handoffs_total", None), Some(1.0));
+    assert_eq!(sample(&after, "supportbot_messages_total", Some(("from", "visitor"))), Some(2.0));
+    assert!(sample(&after, "supportbot_messages_total", Some(("from", "bot"))).is_some_and(|n| n >= 1.0));
+    assert!(sample(&after, "supportbot_answer_seconds", None).is_some_and(|n| n >= 1.0), "answer latency observed");
+    assert!(sample(&after, "supportbot_search_seconds", None).is_some_and(|n| n >= 1.0), "search latency observed");
+    assert_eq!(sample(&after, "supportbot_errors_total", Some(("kind", "bad_json"))), Some(1.0));
+    assert!(
+        sample(&after, "supportbot_errors_total", Some(("kind", "http_4xx"))).is_some_and(|n| n >= 2.0),
+        "the refused scrapes"
+    );
+
+    // Disconnected sockets leave the gauges.
+    drop(visitor);
+    ann.close().await;
+    let mut left = None;
+    for _ in 0..50 {
+        let s = scrape(&server, Some(MANAGER_TOKEN)).await.1.expect("scrape");
+        if sample(&s, "supportbot_visitor_connections", None) == Some(0.0)
+            && sample(&s, "supportbot_agent_connections", None) == Some(0.0)
+        {
+            left = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(left.is_some(), "connection gauges back to 0");
+    server.stop().await;
+}
