@@ -34,3 +34,4 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod webhooks;

@@ -81,6 +81,8 @@ struct FileConfig {
     agent_sessions: accounts::FileAgentSessions,
     #[serde(default)]
     metrics: FileMetrics,
+    #[serde(default)]
+    webhooks: Vec<crate::webhooks::WebhookConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,6 +167,8 @@ pub struct Config {
     pub retention: RetentionPolicy,
     /// Who may read `/metrics` without a token.
     pub metrics: MetricsAccess,
+    /// Receivers of `conversation.closed`, `handoff.requested`, `csat.submitted`.
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
     /// Answer thresholds.
     pub answers: AnswerPolicy,
     /// API tokens (hashed) for editors, the shop's systems, agents and managers.
@@ -232,6 +236,7 @@ impl Default for Config {
             edge: EdgeLimits::default(),
             retention: RetentionPolicy::default(),
             metrics: MetricsAccess::default(),
+            webhooks: Vec::new(),
             answers: AnswerPolicy::default(),
             tokens: Vec::new(),
             orders: OrdersConfig::default(),
@@ -271,6 +276,7 @@ impl Config {
             edge,
             retention: limits::resolve_retention(&file.retention)?,
             metrics: MetricsAccess { allow_from: file.metrics.allow_from.unwrap_or(d.metrics.allow_from) },
+            webhooks: resolve_webhooks(file.webhooks)?,
             answers: AnswerPolicy {
                 min_confidence: file.answers.min_confidence.unwrap_or(d.answers.min_confidence),
                 related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),
@@ -334,6 +340,30 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
 }
 
+fn resolve_webhooks(
+    hooks: Vec<crate::webhooks::WebhookConfig>,
+) -> Result<Vec<crate::webhooks::WebhookConfig>, ConfigError> {
+    for (i, hook) in hooks.iter().enumerate() {
+        let url = reqwest::Url::parse(&hook.url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+        if url.is_none() {
+            return Err(invalid("webhooks.url", &format!("webhook {}: must be an http(s) URL", i + 1)));
+        }
+        if hook.secret.len() < 16 {
+            return Err(invalid("webhooks.secret", &format!("webhook {}: at least 16 characters", i + 1)));
+        }
+        if let Some(bad) = hook.events.iter().find(|e| !crate::webhooks::EVENT_TYPES.contains(&e.as_str())) {
+            return Err(invalid(
+                "webhooks.events",
+                &format!(
+                    "webhook {}: unknown event \"{bad}\" (conversation.closed, handoff.requested, csat.submitted)",
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(hooks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +386,22 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/cli"));
         assert_eq!(c.limits.max_text_bytes, 2000);
         assert_eq!(c.kb_dir, PathBuf::from("knowledge-base"));
+    }
+
+    #[test]
+    fn webhooks_and_the_metrics_allow_list_are_checked() {
+        let hook = |fields: &str| {
+            let file: FileConfig = toml::from_str(&format!("[[webhooks]]\n{fields}\n")).expect("toml");
+            resolve_webhooks(file.webhooks).map_err(|e| e.to_string())
+        };
+        let secret = "secret = \"0123456789abcdef\"";
+        assert!(hook(&format!("url = \"https://shop.example/h\"\n{secret}")).is_ok());
+        assert!(hook(&format!("url = \"ftp://shop.example/h\"\n{secret}")).is_err_and(|e| e.contains("webhooks.url")));
+        assert!(hook("url = \"https://shop.example/h\"\nsecret = \"short\"").is_err_and(|e| e.contains("16")));
+        let typo = format!("url = \"https://a.example/\"\n{secret}\nevents = [\"conversation.close\"]");
+        assert!(hook(&typo).is_err_and(|e| e.contains("conversation.close")));
+        let file: FileConfig = toml::from_str("[metrics]\nallow_from = [\"10.0.0.0/8\"]\n").expect("toml");
+        assert_eq!(file.metrics.allow_from.map(|n| n.len()), Some(1));
+        assert!(toml::from_str::<FileConfig>("[metrics]\nallow_from = [\"10.0.0.0/33\"]\n").is_err());
     }
 }

@@ -253,6 +253,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         Arc::clone(&clock),
     );
     let shutdown_desk = shutdown.clone();
+    let hub_clock = Arc::clone(&clock);
     let desk = Desk::start(hub.clone(), accounts.clone(), config.handoff.clone(), clock, shutdown_desk).await?;
     let notices_wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = crate::notices::Dispatcher {
@@ -268,6 +269,13 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let retention =
         crate::retention::Retention { store: Arc::clone(&store), hub: hub.clone(), policy: config.retention };
     tokio::spawn(retention.run(shutdown.clone()));
+    let webhooks = crate::webhooks::Dispatcher {
+        pool: pool.clone(),
+        hooks: config.webhooks.clone(),
+        clock: Arc::clone(&hub_clock),
+        wake: Arc::new(tokio::sync::Notify::new()),
+    };
+    tokio::spawn(webhooks.run(shutdown.clone()));
     let conversation_limiter = Arc::new(conversation_limiter(config.edge.conversations_per_hour_per_address));
     let state = AppState {
         notices_wake,

@@ -23,3 +23,4 @@ mod privacy;
 mod resume;
 mod retrieval;
 mod tracking;
+mod webhooks;
