@@ -899,7 +899,7 @@ impl Actor {
                     question: question.clone(),
                     near_miss: near_miss.as_ref().map(|n| (n.id.clone(), n.lang.clone(), n.confidence)),
                 }),
-                Effect::RecordCsat { score } => records.ratings.push((*score, now)),
+                Effect::RecordCsat { score, replaces } => records.ratings.push((*score, now, *replaces)),
                 Effect::RequestHandoff { .. }
                 | Effect::LeftQueue
                 | Effect::Refused(_)

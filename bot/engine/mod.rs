@@ -84,6 +84,10 @@ pub struct ConversationState {
     /// A satisfaction rating was asked for and not given yet.
     #[serde(default)]
     pub csat_pending: bool,
+    /// When the visitor first rated this conversation (one rating per conversation; it
+    /// may be changed for [`RATING_CHANGE_MINUTES`]).
+    #[serde(default)]
+    pub rated_at: Option<DateTime<Utc>>,
     /// Documents (`kind:id`, as in `shown`) the visitor said did not help.
     #[serde(default)]
     pub unhelpful: Vec<String>,
@@ -156,6 +160,7 @@ impl ConversationState {
             flow: None,
             failed_proofs: 0,
             csat_pending: false,
+            rated_at: None,
             unhelpful: Vec::new(),
             flow_at_handoff: None,
         }
@@ -283,6 +288,8 @@ pub enum Effect {
     RecordCsat {
         /// 1 (poor) to 5 (great).
         score: u8,
+        /// It replaces the conversation's earlier rating (a changed mind within the window).
+        replaces: bool,
     },
     /// Put the conversation in front of people: the desk places it and answers with
     /// [`Event::Placed`].
@@ -412,7 +419,7 @@ fn visitor_text(
     }
     if state.csat_pending {
         if let Some(score) = text.trim().parse::<u8>().ok().filter(|n| (1..=5).contains(n)) {
-            return record_csat(state, script, seq, score);
+            return record_csat(state, script, seq, score, now);
         }
     }
     if let Some(found) = script.flows.match_intent(&text, &state.lang) {
@@ -457,7 +464,7 @@ fn visitor_choice(
     }
     if let Some(score) = value.strip_prefix(flow::CSAT_PREFIX).and_then(|n| n.parse::<u8>().ok()) {
         if (1..=5).contains(&score) {
-            return record_csat(state, script, seq, score);
+            return record_csat(state, script, seq, score, now);
         }
     }
     if value == flow::RESUME_VALUE && flow::active(state, script, now) {
@@ -481,10 +488,32 @@ fn looks_like_a_question(text: &str) -> bool {
     han >= 4 || text.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() >= 3
 }
 
-fn record_csat(state: &mut ConversationState, script: &BotScript, seq: Seq, score: u8) -> Vec<Effect> {
+/// Minutes after the first rating in which a new one replaces it; later ones are refused.
+pub const RATING_CHANGE_MINUTES: i64 = 5;
+
+/// One rating per conversation: the first is kept, a changed mind within
+/// [`RATING_CHANGE_MINUTES`] replaces it, anything later is refused with a clear line.
+fn record_csat(
+    state: &mut ConversationState,
+    script: &BotScript,
+    seq: Seq,
+    score: u8,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     state.csat_pending = false;
+    let replaces = match state.rated_at {
+        Some(at) if now - at > chrono::Duration::minutes(RATING_CHANGE_MINUTES) => {
+            let already = script.catalog.text(&state.lang, "csat_already", &[]);
+            return vec![say(state, Sender::Bot, already, Some(seq))];
+        }
+        Some(_) => true,
+        None => {
+            state.rated_at = Some(now);
+            false
+        }
+    };
     let thanks = script.catalog.text(&state.lang, "csat_thanks", &[]);
-    vec![Effect::RecordCsat { score }, say(state, Sender::Bot, thanks, Some(seq))]
+    vec![Effect::RecordCsat { score, replaces }, say(state, Sender::Bot, thanks, Some(seq))]
 }
 
 /// A visitor in a flow wrote something that is not an answer to it: a confident

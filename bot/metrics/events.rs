@@ -176,7 +176,7 @@ pub fn derive(
             }
             Effect::RecordGap { question, .. } => events.push(ev(EventKind::Fallback).detail(question.clone())),
             Effect::RequestHandoff { reason } => events.push(ev(EventKind::HandoffRequested).detail(reason.clone())),
-            Effect::RecordCsat { score } => {
+            Effect::RecordCsat { score, .. } => {
                 rated.push(NewEvent { value: Some(i64::from(*score)), ..ev(EventKind::Rated) });
             }
             _ => {}
@@ -301,7 +301,7 @@ mod tests {
         let mut after = state(Owner::Bot);
         after.flow = Some(flow("order_tracking"));
         after.unhelpful = vec!["faq:returns".into()];
-        let events = derive(Some(&before), &after, &[Effect::RecordCsat { score: 4 }], at());
+        let events = derive(Some(&before), &after, &[Effect::RecordCsat { score: 4, replaces: false }], at());
         assert_eq!(kinds(&events), ["flow_started", "unhelpful", "rated"]);
         assert_eq!(events[2].value, Some(4));
         before = after.clone();

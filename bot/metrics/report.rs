@@ -300,18 +300,19 @@ fn matches(c: &ConversationFacts, filter: &MetricsFilter) -> bool {
     lang_ok && team_ok && agent_ok
 }
 
-/// Each rating with the agent who last held the chat before it (none: the bot).
-fn ratings(c: &ConversationFacts) -> Vec<(i64, Option<&str>)> {
+/// The conversation's rating (the last one: a changed mind replaces the first) with the
+/// agent who last held the chat before it (none: the bot).
+fn ratings(c: &ConversationFacts) -> Option<(i64, Option<&str>)> {
     let mut holder = None;
-    let mut out = Vec::new();
+    let mut rating = None;
     for e in &c.events {
         match e.kind {
             EventKind::Assigned => holder = e.agent.as_deref(),
-            EventKind::Rated => out.extend(e.value.map(|v| (v, holder))),
+            EventKind::Rated => rating = e.value.map(|v| (v, holder)).or(rating),
             _ => {}
         }
     }
-    out
+    rating
 }
 
 fn figures(convs: &[&ConversationFacts]) -> Figures {
@@ -384,7 +385,7 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
     let (mut all, mut bot, mut human) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_agent: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for c in &convs {
-        for (score, holder) in ratings(c) {
+        if let Some((score, holder)) = ratings(c) {
             all.push(score);
             match holder {
                 Some(agent) => {
@@ -576,11 +577,13 @@ mod tests {
                 event(HandoffRequested, 2000, None, None),
                 event(Assigned, 3000, Some("ann"), None),
                 event(Assigned, 4000, Some("bob"), None),
-                event(Rated, 5000, None, Some(2)),
+                event(Rated, 5000, None, Some(5)),
+                event(Rated, 6000, None, Some(2)),
             ]),
             chat(vec![event(Rated, 2000, None, Some(4))]),
         ];
         let report = compute(&facts, &filter());
+        assert_eq!(report.csat.all.ratings, 2, "a changed mind replaces the first rating");
         assert_eq!(report.csat.per_agent.len(), 1);
         assert_eq!((report.csat.per_agent[0].agent.as_str(), report.csat.per_agent[0].csat.avg), ("bob", Some(2.0)));
         assert_eq!((report.csat.bot.ratings, report.csat.human.ratings), (1, 1));

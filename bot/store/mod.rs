@@ -172,8 +172,9 @@ pub struct StepRecords {
     pub messages: Vec<NewMessage>,
     /// Questions that fell back.
     pub gaps: Vec<Gap>,
-    /// Satisfaction ratings (1–5) with when they were given.
-    pub ratings: Vec<(u8, DateTime<Utc>)>,
+    /// Satisfaction ratings (1–5) with when they were given, and whether each replaces
+    /// the conversation's earlier one.
+    pub ratings: Vec<(u8, DateTime<Utc>, bool)>,
     /// The conversation language after the step.
     pub lang: String,
     /// The engine state after the step, serialized.

@@ -52,6 +52,10 @@ async fn figures_are_exact_for_bot_resolved_handed_off_abandoned_and_silent_chat
     a.say("le1 7rh").await;
     a.choose("flow:wait").await;
     a.choose("csat:5").await;
+    // A second rating is refused, clearly: the rating buttons are no longer offered.
+    a.send_json(json!({"type": "choice", "client_id": "second-rating", "value": "csat:1"})).await;
+    let (refused, _) = a.recv_until(|f| f["type"] == "error").await;
+    assert_eq!(refused["code"], "unknown_choice", "{refused}");
 
     // B: asks for a person; Ann accepts after 30 s, replies 15 s later, closes 60 s after that.
     secs(&clock, 60);

@@ -420,7 +420,14 @@ impl Store for SqliteStore {
             .await
             .map_err(query_err("save owner"))?;
         }
-        for (score, at) in step.ratings {
+        for (score, at, replaces) in step.ratings {
+            if replaces {
+                sqlx::query("DELETE FROM csat WHERE conversation_id = ?")
+                    .bind(id.0.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("replace csat"))?;
+            }
             sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
                 .bind(id.0.to_string())
                 .bind(i64::from(score))
