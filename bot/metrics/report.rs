@@ -442,14 +442,17 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
         .map(|(question, count, last)| Unanswered { question, count, last_asked: at_string(last) })
         .collect();
 
+    let mut by_open = convs.clone();
+    by_open.sort_by_key(|c| c.opened_at);
     let mut series = Vec::new();
     let mut start = filter.interval.start_of(filter.from);
     while start < filter.to && series.len() < 2000 {
         let end = filter.interval.next(start);
         let (lo, hi) = (start.timestamp_millis(), end.timestamp_millis());
-        let inside: Vec<&ConversationFacts> =
-            convs.iter().copied().filter(|c| c.opened_at >= lo && c.opened_at < hi).collect();
-        series.push(Bucket { start: format_at(start), figures: figures(&inside) });
+        let (first, last) =
+            (by_open.partition_point(|c| c.opened_at < lo), by_open.partition_point(|c| c.opened_at < hi));
+        let inside = &by_open[first..last];
+        series.push(Bucket { start: format_at(start), figures: figures(inside) });
         start = end;
     }
 
