@@ -46,6 +46,16 @@ pub enum ErrorCode {
     TooManyConversations,
     /// A text frame that is not valid UTF-8; the socket closes (code 1007).
     InvalidUtf8,
+    /// A `rate` after the conversation's rating was given and the time to change it passed.
+    AlreadyRated,
+    /// A `rate` in a conversation nobody asked to rate.
+    RatingNotRequested,
+    /// A second `feedback` on the same answer.
+    AlreadyVoted,
+    /// A `feedback` whose `seq` is not a knowledge-base answer in this conversation.
+    NotAnAnswer,
+    /// A frame naming another conversation than the socket's own.
+    NotYourConversation,
     /// The server failed to store or process; the client may retry with the same `client_id`.
     Internal,
 }
@@ -72,6 +82,11 @@ impl ErrorCode {
             Self::HelloTimeout => "hello_timeout",
             Self::TooManyConversations => "too_many_conversations",
             Self::InvalidUtf8 => "invalid_utf8",
+            Self::AlreadyRated => "already_rated",
+            Self::RatingNotRequested => "rating_not_requested",
+            Self::AlreadyVoted => "already_voted",
+            Self::NotAnAnswer => "not_an_answer",
+            Self::NotYourConversation => "not_your_conversation",
             Self::Internal => "internal",
         }
     }
@@ -141,6 +156,33 @@ pub struct Choice {
     pub value: String,
 }
 
+/// `rate`: the visitor rates the conversation (1–5, optional comment). One rating per
+/// conversation; a changed mind within a few minutes replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Rate {
+    /// Client-chosen id, echoed in errors.
+    pub client_id: String,
+    /// 1 (poor) to 5 (great).
+    pub score: u8,
+    /// What the visitor adds, if anything.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The conversation rated; when given it must be the socket's own.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+}
+
+/// `feedback`: "did this help?" on one knowledge-base answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Feedback {
+    /// Client-chosen id, echoed in errors.
+    pub client_id: String,
+    /// The answer message's seq.
+    pub seq: i64,
+    /// Yes or no.
+    pub helpful: bool,
+}
+
 /// Every frame a visitor may send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
@@ -150,6 +192,10 @@ pub enum ClientFrame {
     Message(VisitorMessage),
     /// See [`Choice`].
     Choice(Choice),
+    /// See [`Rate`].
+    Rate(Rate),
+    /// See [`Feedback`].
+    Feedback(Feedback),
     /// The visitor is typing.
     Typing,
 }
@@ -191,6 +237,8 @@ impl ClientFrame {
             "hello" => parse_fields(kind, value.clone()).map(Self::Hello),
             "message" => parse_fields(kind, value.clone()).map(Self::Message),
             "choice" => parse_fields(kind, value.clone()).map(Self::Choice),
+            "rate" => parse_fields(kind, value.clone()).map(Self::Rate),
+            "feedback" => parse_fields(kind, value.clone()).map(Self::Feedback),
             "typing" => Ok(Self::Typing),
             other => Err(ProtocolError::new(
                 ErrorCode::UnknownType,
@@ -221,6 +269,24 @@ impl ClientFrame {
                 validate_client_id(&c.client_id)?;
                 if c.value.is_empty() || c.value.len() > 200 {
                     return Err(ProtocolError::new(ErrorCode::InvalidMessage, "Field \"value\" must be 1–200 bytes."));
+                }
+            }
+            Self::Rate(r) => {
+                validate_client_id(&r.client_id)?;
+                if !(1..=5).contains(&r.score) {
+                    return Err(ProtocolError::new(ErrorCode::InvalidMessage, "Field \"score\" must be 1 to 5."));
+                }
+                if r.comment.as_ref().is_some_and(|c| c.len() > limits.max_text_bytes) {
+                    return Err(ProtocolError::new(
+                        ErrorCode::TextTooLong,
+                        format!("The comment is over the limit of {} bytes.", limits.max_text_bytes),
+                    ));
+                }
+            }
+            Self::Feedback(f) => {
+                validate_client_id(&f.client_id)?;
+                if f.seq < 1 {
+                    return Err(ProtocolError::new(ErrorCode::InvalidMessage, "Field \"seq\" must be ≥ 1."));
                 }
             }
             Self::Hello(h) => {
@@ -364,6 +430,10 @@ pub struct MessageExtras {
     /// A private note for agents: never sent to or replayed for a visitor.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// The message asks for a 1–5 rating: the widget shows its rating control (with an
+    /// optional comment, sent as a `rate` frame) instead of the quick replies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rating: bool,
 }
 
 /// A person writing in a conversation, as visitors see them.
@@ -384,6 +454,7 @@ impl MessageExtras {
             && self.articles.is_empty()
             && self.author.is_none()
             && !self.private
+            && !self.rating
     }
 }
 
@@ -505,6 +576,21 @@ mod tests {
         let long = format!(r#"{{"type":"message","client_id":"a","text":"{}"}}"#, "x".repeat(65));
         assert_eq!(code(&long), ErrorCode::TextTooLong);
         assert_eq!(code(&" ".repeat(2000)), ErrorCode::FrameTooLarge);
+        assert_eq!(code(r#"{"type":"rate","client_id":"r","score":6}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"rate","client_id":"r","score":0}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"rate","client_id":"r","score":"5"}"#), ErrorCode::InvalidMessage);
+        let long = format!(r#"{{"type":"rate","client_id":"r","score":4,"comment":"{}"}}"#, "x".repeat(65));
+        assert_eq!(code(&long), ErrorCode::TextTooLong);
+        assert_eq!(code(r#"{"type":"feedback","client_id":"f","seq":0,"helpful":true}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"feedback","client_id":"f","seq":3}"#), ErrorCode::InvalidMessage);
+    }
+
+    #[test]
+    fn decodes_rating_and_feedback() {
+        let rate = ClientFrame::decode(r#"{"type":"rate","client_id":"r","score":4,"comment":"ok"}"#, LIMITS);
+        assert!(matches!(rate, Ok(ClientFrame::Rate(r)) if r.score == 4 && r.comment.as_deref() == Some("ok")));
+        let fb = ClientFrame::decode(r#"{"type":"feedback","client_id":"f","seq":3,"helpful":false}"#, LIMITS);
+        assert!(matches!(fb, Ok(ClientFrame::Feedback(f)) if f.seq == 3 && !f.helpful));
     }
 
     #[test]

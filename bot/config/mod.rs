@@ -82,7 +82,17 @@ struct FileConfig {
     #[serde(default)]
     metrics: FileMetrics,
     #[serde(default)]
+    csat: FileCsat,
+    #[serde(default)]
     webhooks: Vec<crate::webhooks::WebhookConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCsat {
+    after_agent_close: Option<bool>,
+    after_helpful_answer: Option<bool>,
+    min_days_between: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -281,6 +291,14 @@ impl Config {
                 min_confidence: file.answers.min_confidence.unwrap_or(d.answers.min_confidence),
                 related_min_confidence: file.answers.related_min_confidence.unwrap_or(d.answers.related_min_confidence),
                 handoff_after_fallbacks: handoff.after_fallbacks,
+                csat: crate::engine::CsatPolicy {
+                    after_agent_close: file.csat.after_agent_close.unwrap_or(d.answers.csat.after_agent_close),
+                    after_helpful_answer: file.csat.after_helpful_answer.unwrap_or(d.answers.csat.after_helpful_answer),
+                    min_days_between: match file.csat.min_days_between {
+                        Some(days) if days > 3650 => return Err(invalid("csat.min_days_between", "must be 0 to 3650")),
+                        days => days.unwrap_or(d.answers.csat.min_days_between),
+                    },
+                },
             },
             handoff,
             tokens: file.tokens,

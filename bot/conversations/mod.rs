@@ -25,14 +25,16 @@ use crate::clock::SharedClock;
 use crate::engine::AnswerPolicy;
 use crate::engine::driver::{PendingLookup, Ports, Step, drive};
 use crate::engine::{
-    self, AgentAction, ConversationState, DeskNews, Effect, Event, LookupOutcome, Owner, Refusal, Reply,
+    self, AgentAction, AnswerFeedback, ConversationState, DeskNews, Effect, Event, LookupOutcome, Owner, Refusal,
+    Reply,
 };
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
 use crate::kb::{KbHit, SharedKb};
 use crate::protocol::{ChatMessage, ErrorCode, Hello, MessageExtras, ProtocolError, Sender};
 use crate::store::{
-    ConversationRecord, Gap, NewConversation, NewMessage, OfflineRequest, OwnerRecord, StepRecords, Store, StoreError,
+    AnswerVote, ConversationRecord, Gap, NewConversation, NewMessage, OfflineRequest, OwnerRecord, Rating, StepRecords,
+    Store, StoreError,
 };
 use crate::token::VisitorToken;
 use pending::{PendingConversation, PendingTable};
@@ -79,6 +81,29 @@ enum Command {
     /// Start a flow the visitor did not ask for (a proactive notice); `done` says whether
     /// its messages were stored.
     Notice { flow: String, order: BTreeMap<String, String>, done: oneshot::Sender<bool> },
+    /// The visitor rated the conversation or voted on an answer.
+    Rating { input: RatingInput, done: oneshot::Sender<Result<(), ProtocolError>> },
+    /// Someone outside asked for a rating (API).
+    RequestCsat { done: oneshot::Sender<Result<(), ActError>> },
+}
+
+/// What a visitor says about the conversation, beside messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RatingInput {
+    /// 1–5 and an optional comment.
+    Rate {
+        /// 1 (poor) to 5 (great).
+        score: u8,
+        /// What they added.
+        comment: Option<String>,
+    },
+    /// "Did this help?" on the answer with this seq.
+    Feedback {
+        /// The answer message.
+        seq: Seq,
+        /// Yes or no.
+        helpful: bool,
+    },
 }
 
 #[derive(Clone)]
@@ -176,6 +201,18 @@ impl Attachment {
         let (stored, result) = oneshot::channel();
         let internal = || ProtocolError::new(ErrorCode::Internal, "The conversation is unavailable; please retry.");
         self.mailbox.send(Command::Visitor { client_id, input, client, stored }).await.map_err(|_| internal())?;
+        result.await.map_err(|_| internal())?
+    }
+
+    /// Hands a rating or an answer vote to the conversation and waits until it is stored.
+    ///
+    /// # Errors
+    /// `already_rated`, `rating_not_requested`, `already_voted`, `not_an_answer`, or
+    /// `internal` when the conversation failed.
+    pub async fn rate(&self, input: RatingInput) -> Result<(), ProtocolError> {
+        let (done, result) = oneshot::channel();
+        let internal = || ProtocolError::new(ErrorCode::Internal, "The conversation is unavailable; please retry.");
+        self.mailbox.send(Command::Rating { input, done }).await.map_err(|_| internal())?;
         result.await.map_err(|_| internal())?
     }
 
@@ -306,6 +343,22 @@ impl Hub {
         let (done, result) = oneshot::channel();
         let gone = || StoreError::NotFound(id);
         attachment.mailbox.send(Command::Handoff { reason, done }).await.map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
+    }
+
+    /// Asks the visitor for a rating now, on behalf of the shop (the API).
+    ///
+    /// # Errors
+    /// [`ActError::Refused`] with [`Refusal::AlreadyRated`] when it was rated; a store
+    /// error when the conversation does not exist.
+    pub async fn request_csat(&self, id: ConversationId) -> Result<(), ActError> {
+        if !self.exists(id).await? {
+            return Err(ActError::Store(StoreError::NotFound(id)));
+        }
+        let attachment = self.attach(id);
+        let (done, result) = oneshot::channel();
+        let gone = || ActError::Store(StoreError::NotFound(id));
+        attachment.mailbox.send(Command::RequestCsat { done }).await.map_err(|_| gone())?;
         result.await.map_err(|_| gone())?
     }
 
@@ -597,6 +650,18 @@ impl Actor {
                         let _ = done.send(Err(e));
                     }
                 },
+                Ok(Some(Command::Rating { input, done })) => {
+                    let result = self.on_rating(input).await;
+                    let _ = done.send(result);
+                }
+                Ok(Some(Command::RequestCsat { done })) => {
+                    let result = match self.ensure_stored().await {
+                        Ok(()) if self.lookups_in_flight > 0 => Err(ActError::Busy),
+                        Ok(()) => self.step_with(Event::CsatRequested, None).await.map(drop),
+                        Err(e) => Err(e.into()),
+                    };
+                    let _ = done.send(result);
+                }
                 Ok(Some(Command::Persist { done })) => {
                     let result = self.ensure_stored().await;
                     let _ = done.send(result);
@@ -631,11 +696,13 @@ impl Actor {
             self.pending = Some(pending);
             return Ok(());
         };
-        let state = match record.state_json.as_deref() {
+        let mut state: ConversationState = match record.state_json.as_deref() {
             Some(json) => serde_json::from_str(json)
                 .map_err(|e| StoreError::Corrupt { table: "conversations", reason: format!("state_json: {e}") })?,
             None => ConversationState::new(record.locale.as_deref()),
         };
+        // Not twice in N days to the same person, across their conversations.
+        state.visitor_asked_at = self.hub.shared.store.visitor_last_csat_ask(self.id).await?;
         self.state = Some(state);
         Ok(())
     }
@@ -722,6 +789,59 @@ impl Actor {
             VisitorInput::Text(_) => Event::VisitorText { seq, text },
             VisitorInput::Choice(value) => Event::VisitorChoice { seq, value },
         }))
+    }
+
+    /// A rating or an answer vote: one engine step, refused with a specific error code.
+    async fn on_rating(&mut self, input: RatingInput) -> Result<(), ProtocolError> {
+        let internal = |e: &dyn std::fmt::Display| {
+            error!(error = %e, "cannot store a rating");
+            ProtocolError::new(ErrorCode::Internal, "Your rating could not be saved; please retry.")
+        };
+        self.ensure_stored().await.map_err(|e| internal(&e))?;
+        if self.lookups_in_flight > 0 {
+            return Err(ProtocolError::new(ErrorCode::Internal, "The conversation is busy for a moment; retry."));
+        }
+        let event = match input {
+            RatingInput::Rate { score, comment } => Event::Rate { score, comment },
+            RatingInput::Feedback { seq, helpful } => {
+                Event::AnswerFeedback(self.answer_feedback(seq, helpful).await.map_err(|e| match e {
+                    Some(e) => internal(&e),
+                    None => ProtocolError::new(
+                        ErrorCode::NotAnAnswer,
+                        format!("Message {seq} is not a knowledge-base answer in this conversation."),
+                    ),
+                })?)
+            }
+        };
+        match self.step_with(event, None).await {
+            Ok(_) => Ok(()),
+            Err(ActError::Refused(r)) => Err(refusal_error(r)),
+            Err(e) => Err(internal(&e)),
+        }
+    }
+
+    /// What a vote on message `seq` is about: its document and the question it answered.
+    /// `Err(None)` when `seq` is not a knowledge-base answer here.
+    async fn answer_feedback(&self, seq: Seq, helpful: bool) -> Result<AnswerFeedback, Option<StoreError>> {
+        let store = &self.hub.shared.store;
+        let at = |seq: Seq| async move {
+            let found = store.messages_after(self.id, Seq(seq.0 - 1), 1, false).await?;
+            Ok::<_, StoreError>(found.into_iter().next().filter(|m| m.seq == seq))
+        };
+        let answer = at(seq).await.map_err(Some)?.filter(|m| m.from == Sender::Bot).ok_or(None)?;
+        let source = answer.extras.source.ok_or(None)?;
+        let question = match answer.reply_to {
+            Some(q) => at(q).await.map_err(Some)?.filter(|m| m.from == Sender::Visitor).map(|m| (m.seq, m.text)),
+            None => None,
+        };
+        Ok(AnswerFeedback {
+            seq,
+            doc: format!("{}:{}", source.kind, source.id),
+            doc_lang: source.lang,
+            score: source.score,
+            helpful,
+            question,
+        })
     }
 
     async fn on_lookup_done(&mut self, lookup: PendingLookup, outcome: LookupOutcome) {
@@ -852,6 +972,7 @@ impl Actor {
             messages: Vec::new(),
             gaps: Vec::new(),
             ratings: Vec::new(),
+            feedback: Vec::new(),
             owner: None,
             offline_requests: Vec::new(),
             events: crate::metrics::events::derive(self.state.as_ref(), &step.state, &step.records, now),
@@ -899,7 +1020,23 @@ impl Actor {
                     question: question.clone(),
                     near_miss: near_miss.as_ref().map(|n| (n.id.clone(), n.lang.clone(), n.confidence)),
                 }),
-                Effect::RecordCsat { score, replaces } => records.ratings.push((*score, now, *replaces)),
+                Effect::RecordCsat { score, replaces, comment } => records.ratings.push(Rating {
+                    score: *score,
+                    comment: comment.clone(),
+                    agent: resolver(&step.state),
+                    lang: step.state.lang.clone(),
+                    topic: step.state.topic.clone(),
+                    channel: "widget",
+                    at: now,
+                    replaces: *replaces,
+                }),
+                Effect::RecordFeedback { seq, doc, lang, helpful } => records.feedback.push(AnswerVote {
+                    seq: *seq,
+                    doc: doc.clone(),
+                    lang: lang.clone(),
+                    helpful: *helpful,
+                    at: now,
+                }),
                 Effect::RequestHandoff { .. }
                 | Effect::LeftQueue
                 | Effect::Refused(_)
@@ -955,6 +1092,40 @@ impl Ports for LivePorts<'_> {
     fn lookup_order(&mut self, _: &str, _: &str) -> Option<LookupOutcome> {
         None
     }
+}
+
+/// Who a rating is about: the agent holding the chat, or the one who closed it; `None`
+/// for the bot.
+fn resolver(state: &ConversationState) -> Option<(String, String)> {
+    match (&state.owner, &state.resolver) {
+        (Owner::Agent { agent, team, .. }, _) => Some((agent.id.clone(), team.clone())),
+        (_, Some(r)) => Some((r.agent.id.clone(), r.team.clone())),
+        _ => None,
+    }
+}
+
+/// The error a visitor gets for a refused rating or vote.
+fn refusal_error(refusal: Refusal) -> ProtocolError {
+    let code = match refusal {
+        Refusal::AlreadyRated => ErrorCode::AlreadyRated,
+        Refusal::AlreadyVoted => ErrorCode::AlreadyVoted,
+        Refusal::RatingNotRequested | Refusal::NotHeld | Refusal::NotQueued | Refusal::SameAgent => {
+            ErrorCode::RatingNotRequested
+        }
+    };
+    let message = match refusal {
+        Refusal::AlreadyRated => format!(
+            "This conversation has already been rated; a rating can be changed for {} minutes.",
+            crate::engine::RATING_CHANGE_MINUTES
+        ),
+        other => format!("{}.", capitalize(&other.to_string())),
+    };
+    ProtocolError::new(code, message)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The ownership columns for `owner` (mirrored from the state so the queue can be rebuilt

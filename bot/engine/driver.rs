@@ -104,6 +104,7 @@ pub fn drive<P: Ports>(
             record @ (Effect::Say(_)
             | Effect::RecordGap { .. }
             | Effect::RecordCsat { .. }
+            | Effect::RecordFeedback { .. }
             | Effect::RequestHandoff { .. }
             | Effect::Note { .. }
             | Effect::LeftQueue

@@ -388,23 +388,10 @@ pub(super) fn run(state: &mut ConversationState, script: &BotScript, reply_to: S
                     effects.push(say_with(state, Sender::Bot, said, Some(reply_to), MessageExtras::default()));
                 }
                 if csat {
-                    effects.push(ask_csat(state, script, reply_to));
+                    effects.push(super::csat::ask(state, script, Some(reply_to), "csat_question"));
                 }
                 return effects;
             }
         }
     }
-}
-
-/// Asks for a 1–5 satisfaction rating.
-pub(super) fn ask_csat(state: &mut ConversationState, script: &BotScript, reply_to: Seq) -> Effect {
-    let quick_replies = (1..=5)
-        .map(|n| QuickReply {
-            label: script.catalog.text(&state.lang, &format!("csat_{n}"), &[]),
-            value: format!("{CSAT_PREFIX}{n}"),
-        })
-        .collect();
-    state.csat_pending = true;
-    let text = script.catalog.text(&state.lang, "csat_question", &[]);
-    say_with(state, Sender::Bot, text, Some(reply_to), MessageExtras { quick_replies, ..MessageExtras::default() })
 }

@@ -199,6 +199,15 @@ pub enum Refusal {
     /// A transfer to oneself.
     #[error("the chat is already yours")]
     SameAgent,
+    /// The conversation was rated and the time to change one's mind has passed.
+    #[error("this conversation has already been rated")]
+    AlreadyRated,
+    /// Nobody asked for a rating in this conversation.
+    #[error("no rating was asked for in this conversation")]
+    RatingNotRequested,
+    /// The visitor already said whether this answer helped.
+    #[error("this answer already has your feedback")]
+    AlreadyVoted,
 }
 
 /// The engine's step on a person's action.
@@ -247,11 +256,17 @@ pub fn act(state: &mut ConversationState, script: &BotScript, action: AgentActio
         AgentAction::HandBack { agent } => {
             let from = held_by(state, &agent)?.clone();
             state.owner = Owner::Bot;
+            state.resolver = None;
             state.fallbacks_in_row = 0;
             Ok(vec![system(state, text("handoff_handed_back", &[("agent", &from.name)]))])
         }
         AgentAction::Close { agent } => {
-            held_by(state, &agent)?;
+            let holder = held_by(state, &agent)?.clone();
+            let team = match &state.owner {
+                Owner::Agent { team, .. } => team.clone(),
+                _ => String::new(),
+            };
+            state.resolver = Some(super::Resolver { agent: holder, team });
             state.owner = Owner::Closed;
             Ok(vec![system(state, text("handoff_closed", &[]))])
         }

@@ -42,11 +42,17 @@ const KEYED: &[(&str, &str)] = &[
     ("queue_leave", ""),
     ("queue_leave_contact", ""),
     ("smalltalk_greeting", ""),
+    ("csat_question", ""),
+    ("csat_question_agent", ""),
+    ("csat_thanks", ""),
+    ("csat_already", ""),
+    ("unhelpful_related", ""),
+    ("unhelpful_person", ""),
 ];
 
 /// The built-in script with [`KEYED`] phrases replaced in English (the fallback of every
 /// language).
-fn keyed_script() -> BotScript {
+pub(super) fn keyed_script() -> BotScript {
     let mut script = BotScript::builtin().expect("builtin script");
     for (key, args) in KEYED {
         script.catalog.set_phrase("en", key, &format!("[{key}] {args}"));
@@ -55,11 +61,11 @@ fn keyed_script() -> BotScript {
 }
 
 /// The catalog key of a line of the keyed catalog (`[key] …`).
-fn key(text: &str) -> &str {
+pub(super) fn key(text: &str) -> &str {
     text.strip_prefix('[').and_then(|t| t.split_once(']')).map_or(text, |(k, _)| k)
 }
 
-fn ann() -> AgentRef {
+pub(super) fn ann() -> AgentRef {
     AgentRef { id: "a-ann".into(), name: "Ann Smith".into() }
 }
 
@@ -68,11 +74,11 @@ fn bob() -> AgentRef {
 }
 
 impl Chat {
-    fn keyed() -> Self {
+    pub(super) fn keyed() -> Self {
         Self::with_script(keyed_script())
     }
 
-    fn text(&mut self, seq: i64, text: &str) -> Vec<Effect> {
+    pub(super) fn text(&mut self, seq: i64, text: &str) -> Vec<Effect> {
         self.step(Event::VisitorText { seq: Seq(seq), text: text.into() })
     }
 
@@ -80,7 +86,7 @@ impl Chat {
         self.step(Event::VisitorChoice { seq: Seq(seq), value: value.into() })
     }
 
-    fn act(&mut self, action: AgentAction) -> Vec<Effect> {
+    pub(super) fn act(&mut self, action: AgentAction) -> Vec<Effect> {
         self.step(Event::Agent(action))
     }
 
@@ -89,7 +95,7 @@ impl Chat {
         self.step(Event::SearchResults { reply_to: Seq(seq), query: "q".into(), lang: "en".into(), hits: vec![] })
     }
 
-    fn queued_news(&mut self, team: &str, position: usize) -> Vec<Effect> {
+    pub(super) fn queued_news(&mut self, team: &str, position: usize) -> Vec<Effect> {
         self.step(Event::Placed(DeskNews::Queued {
             team: team.into(),
             team_name: format!("Team {team}"),
@@ -99,7 +105,7 @@ impl Chat {
     }
 
     /// Bot → queued (the visitor asked) → placed in `sales` → held by Ann.
-    fn held_by_ann() -> Self {
+    pub(super) fn held_by_ann() -> Self {
         let mut chat = Self::keyed();
         chat.text(2, "talk to a person");
         chat.queued_news("sales", 1);
@@ -110,7 +116,7 @@ impl Chat {
 }
 
 /// Every `Say` as (sender, catalog key or raw text).
-fn said(effects: &[Effect]) -> Vec<(Sender, String)> {
+pub(super) fn said(effects: &[Effect]) -> Vec<(Sender, String)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -429,7 +435,10 @@ fn bot_queue_agent_transfers_hand_back_close_and_back_to_the_bot() {
     chat.queued_news("sales", 1);
     chat.act(AgentAction::Assign { agent: bob(), team: "sales".into() });
     let out = chat.act(AgentAction::Close { agent: bob().id });
-    assert_eq!(said(&out), [(Sender::System, "handoff_closed".to_owned())]);
+    assert_eq!(
+        said(&out),
+        [(Sender::System, "handoff_closed".to_owned()), (Sender::Bot, "csat_question_agent".to_owned())]
+    );
     assert_eq!(chat.state.owner, Owner::Closed);
 
     // The visitor writes again: the bot answers.

@@ -6,6 +6,9 @@
 //! message, run a search, hand the chat to people). Its state is plain data, saved after
 //! every step so a restart continues the same conversation.
 
+mod csat;
+#[cfg(test)]
+mod csat_tests;
 pub mod driver;
 pub mod flow;
 pub mod handoff;
@@ -29,7 +32,7 @@ use crate::kb::analysis::search_group;
 use crate::kb::{DocKind, KbHit};
 use crate::lang;
 use crate::protocol::{ArticleLink, MessageExtras, QuickReply, Sender, Source};
-pub use policy::AnswerPolicy;
+pub use policy::{AnswerPolicy, CsatPolicy};
 
 /// Quick-reply value that asks for a human.
 pub const HANDOFF_VALUE: &str = "handoff";
@@ -95,6 +98,38 @@ pub struct ConversationState {
     /// agent the order and its status).
     #[serde(default)]
     pub flow_at_handoff: Option<FlowState>,
+    /// When a rating was last asked for in this conversation.
+    #[serde(default)]
+    pub csat_asked_at: Option<DateTime<Utc>>,
+    /// When the same visitor (same verified identity or e-mail) was last asked in another
+    /// conversation: filled in by the conversation layer when it loads the state.
+    #[serde(default)]
+    pub visitor_asked_at: Option<DateTime<Utc>>,
+    /// The visitor asked something real (a search, a flow, a person), not only small talk:
+    /// a greeting-only chat is never asked for a rating.
+    #[serde(default)]
+    pub substantive: bool,
+    /// The agent who closed the chat, and their team: who a rating after it is about.
+    #[serde(default)]
+    pub resolver: Option<Resolver>,
+    /// What the chat is about, latest first wins: `flow:<id>`, `faq:<id>`, `article:<slug>`.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Answer messages the visitor already said were helpful or not (one vote each).
+    #[serde(default)]
+    pub voted: Vec<Seq>,
+    /// A document the visitor just said did not help: the search under way offers others.
+    #[serde(default)]
+    pub pending_unhelpful: Option<String>,
+}
+
+/// The person who resolved a chat, as ratings record them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolver {
+    /// The agent.
+    pub agent: AgentRef,
+    /// The team they held it for.
+    pub team: String,
 }
 
 /// A quick reply the bot offered, as the engine remembers it (the wire's `QuickReply` may
@@ -163,6 +198,13 @@ impl ConversationState {
             rated_at: None,
             unhelpful: Vec::new(),
             flow_at_handoff: None,
+            csat_asked_at: None,
+            visitor_asked_at: None,
+            substantive: false,
+            resolver: None,
+            topic: None,
+            voted: Vec::new(),
+            pending_unhelpful: None,
         }
     }
 
@@ -221,6 +263,17 @@ pub enum Event {
     Placed(DeskNews),
     /// A person acted on the chat.
     Agent(AgentAction),
+    /// The visitor rated the conversation (the widget's rating control).
+    Rate {
+        /// 1 (poor) to 5 (great).
+        score: u8,
+        /// What they added, already trimmed and bounded.
+        comment: Option<String>,
+    },
+    /// The visitor said whether an answer helped.
+    AnswerFeedback(AnswerFeedback),
+    /// Someone outside the conversation (the shop's API) asks for a rating now.
+    CsatRequested,
     /// Results of an [`Effect::Search`].
     SearchResults {
         /// The visitor message searched for.
@@ -232,6 +285,23 @@ pub enum Event {
         /// Best first.
         hits: Vec<KbHit>,
     },
+}
+
+/// "Did this help?" on one answer, with what the conversation layer looked up about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerFeedback {
+    /// The bot message voted on.
+    pub seq: Seq,
+    /// Its document, `kind:id`.
+    pub doc: String,
+    /// The document's language.
+    pub doc_lang: String,
+    /// The answer's confidence.
+    pub score: f32,
+    /// Yes or no.
+    pub helpful: bool,
+    /// The visitor question it answered (seq and text), when known.
+    pub question: Option<(Seq, String)>,
 }
 
 /// A message the engine wants stored and sent.
@@ -290,6 +360,19 @@ pub enum Effect {
         score: u8,
         /// It replaces the conversation's earlier rating (a changed mind within the window).
         replaces: bool,
+        /// What the visitor added.
+        comment: Option<String>,
+    },
+    /// Keep a "did this help?" vote on an answer.
+    RecordFeedback {
+        /// The answer message.
+        seq: Seq,
+        /// Its document, `kind:id`.
+        doc: String,
+        /// The document's language.
+        lang: String,
+        /// Yes or no.
+        helpful: bool,
     },
     /// Put the conversation in front of people: the desk places it and answers with
     /// [`Event::Placed`].
@@ -334,6 +417,28 @@ pub fn step(
     policy: &AnswerPolicy,
     now: DateTime<Utc>,
 ) -> Vec<Effect> {
+    let explicit_csat = matches!(event, Event::CsatRequested);
+    let closing = matches!(event, Event::Agent(AgentAction::Close { .. }));
+    let visitors_doing = matches!(
+        event,
+        Event::VisitorText { .. } | Event::VisitorChoice { .. } | Event::SearchResults { .. } | Event::LookupResult { .. }
+    );
+    let mut effects = step_inner(state, event, script, policy, now);
+    if closing && policy.csat.after_agent_close && !effects.iter().any(|e| matches!(e, Effect::Refused(_))) {
+        effects.push(csat::ask(state, script, None, "csat_question_agent"));
+    }
+    csat::note_progress(state, &effects, visitors_doing);
+    csat::gate(state, &mut effects, &policy.csat, now, explicit_csat);
+    effects
+}
+
+fn step_inner(
+    state: &mut ConversationState,
+    event: Event,
+    script: &BotScript,
+    policy: &AnswerPolicy,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     match event {
         Event::Started => vec![say(state, Sender::Bot, script.catalog.text(&state.lang, "welcome", &[]), None)],
         Event::VisitorText { seq, text } => visitor_text(state, script, seq, text, now),
@@ -342,6 +447,9 @@ pub fn step(
         Event::HandoffRequested { reason } => handoff::request(state, script, None, &reason),
         Event::Placed(news) => handoff::placed(state, script, news),
         Event::Agent(action) => handoff::act(state, script, action).unwrap_or_else(|r| vec![Effect::Refused(r)]),
+        Event::Rate { score, comment } => csat::rate(state, script, score, comment, now),
+        Event::AnswerFeedback(feedback) => csat::feedback(state, script, policy, feedback),
+        Event::CsatRequested => csat::requested(state, script),
         Event::Notice { flow: flow_id, order } => {
             let slots = flow::order_slots(&order, &state.lang, script);
             let under_people = state.owner.is_people().then(|| state.clone());
@@ -362,6 +470,9 @@ pub fn step(
             effects
         }
         Event::SearchResults { reply_to, query, lang, hits } => {
+            if let Some(doc) = state.pending_unhelpful.take() {
+                return csat::offer_after_unhelpful(state, script, policy, &doc, &hits);
+            }
             if state.flow.as_ref().is_some_and(|f| f.searching) {
                 return answer_during_flow(state, script, policy, reply_to, &hits);
             }
@@ -389,6 +500,7 @@ fn visitor_text(
     }
     if state.owner == Owner::Closed {
         state.owner = Owner::Bot;
+        state.resolver = None;
     }
     if state.offline.is_some() {
         if intent_id == Some(CANCEL_INTENT) {
@@ -419,7 +531,7 @@ fn visitor_text(
     }
     if state.csat_pending {
         if let Some(score) = text.trim().parse::<u8>().ok().filter(|n| (1..=5).contains(n)) {
-            return record_csat(state, script, seq, score, now);
+            return record_csat(state, script, seq, score, None, now);
         }
     }
     if let Some(found) = script.flows.match_intent(&text, &state.lang) {
@@ -449,6 +561,7 @@ fn visitor_choice(
     }
     if state.owner == Owner::Closed {
         state.owner = Owner::Bot;
+        state.resolver = None;
     }
     if value == NOT_HELPFUL_VALUE {
         if let Some(doc) = state.shown.last().cloned() {
@@ -464,7 +577,7 @@ fn visitor_choice(
     }
     if let Some(score) = value.strip_prefix(flow::CSAT_PREFIX).and_then(|n| n.parse::<u8>().ok()) {
         if (1..=5).contains(&score) {
-            return record_csat(state, script, seq, score, now);
+            return record_csat(state, script, seq, score, None, now);
         }
     }
     if value == flow::RESUME_VALUE && flow::active(state, script, now) {
@@ -498,22 +611,19 @@ fn record_csat(
     script: &BotScript,
     seq: Seq,
     score: u8,
+    comment: Option<String>,
     now: DateTime<Utc>,
 ) -> Vec<Effect> {
-    state.csat_pending = false;
-    let replaces = match state.rated_at {
-        Some(at) if now - at > chrono::Duration::minutes(RATING_CHANGE_MINUTES) => {
+    match csat::admit(state, now) {
+        Ok(replaces) => {
+            let thanks = script.catalog.text(&state.lang, "csat_thanks", &[]);
+            vec![Effect::RecordCsat { score, replaces, comment }, say(state, Sender::Bot, thanks, Some(seq))]
+        }
+        Err(_) => {
             let already = script.catalog.text(&state.lang, "csat_already", &[]);
-            return vec![say(state, Sender::Bot, already, Some(seq))];
+            vec![say(state, Sender::Bot, already, Some(seq))]
         }
-        Some(_) => true,
-        None => {
-            state.rated_at = Some(now);
-            false
-        }
-    };
-    let thanks = script.catalog.text(&state.lang, "csat_thanks", &[]);
-    vec![Effect::RecordCsat { score, replaces }, say(state, Sender::Bot, thanks, Some(seq))]
+    }
 }
 
 /// A visitor in a flow wrote something that is not an answer to it: a confident

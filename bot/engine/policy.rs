@@ -10,11 +10,37 @@ pub struct AnswerPolicy {
     pub related_min_confidence: f32,
     /// Honest fallbacks in a row after which the chat goes to a person (0: never).
     pub handoff_after_fallbacks: u32,
+    /// When to ask for a satisfaction rating.
+    pub csat: CsatPolicy,
+}
+
+/// When the bot asks for a satisfaction rating (`[csat]` in the config file). Flows ask
+/// where their file says so; an API call asks regardless of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsatPolicy {
+    /// Ask when an agent closes the chat.
+    pub after_agent_close: bool,
+    /// Ask when the visitor says an answer helped.
+    pub after_helpful_answer: bool,
+    /// Never ask the same visitor twice within this many days (0: no limit). The visitor
+    /// is the conversation, or the same verified identity or e-mail across conversations.
+    pub min_days_between: u32,
+}
+
+impl Default for CsatPolicy {
+    fn default() -> Self {
+        Self { after_agent_close: true, after_helpful_answer: true, min_days_between: 30 }
+    }
 }
 
 impl Default for AnswerPolicy {
     fn default() -> Self {
         // Calibrated on knowledge-base/tests (see docs/search.md).
-        Self { min_confidence: 0.45, related_min_confidence: 0.2, handoff_after_fallbacks: 2 }
+        Self {
+            min_confidence: 0.45,
+            related_min_confidence: 0.2,
+            handoff_after_fallbacks: 2,
+            csat: CsatPolicy::default(),
+        }
     }
 }

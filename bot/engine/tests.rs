@@ -3,7 +3,7 @@
 use super::flow::MAX_FAILED_PROOFS;
 use super::*;
 
-fn hit(kind: DocKind, id: &str, confidence: f32) -> KbHit {
+pub(super) fn hit(kind: DocKind, id: &str, confidence: f32) -> KbHit {
     KbHit {
         kind,
         id: id.into(),
@@ -388,7 +388,7 @@ fn a_finished_flow_asks_for_a_rating_and_keeps_it() {
     let Some(Effect::Say(rating)) = out.last() else { panic!("{out:?}") };
     assert_eq!(rating.extras.quick_replies.len(), 5);
     let out = chat.step(Event::VisitorChoice { seq: Seq(8), value: "csat:4".into() });
-    assert!(matches!(out.first(), Some(Effect::RecordCsat { score: 4, replaces: false })), "{out:?}");
+    assert!(matches!(out.first(), Some(Effect::RecordCsat { score: 4, replaces: false, .. })), "{out:?}");
 }
 
 #[test]
@@ -399,10 +399,10 @@ fn one_rating_per_conversation_a_changed_mind_replaces_it_for_five_minutes() {
     chat.step(Event::LookupResult { reply_to: Seq(4), outcome: delayed_order() });
     chat.step(Event::VisitorChoice { seq: Seq(6), value: "flow:wait".into() });
     let out = chat.step(Event::VisitorChoice { seq: Seq(8), value: "csat:4".into() });
-    assert!(matches!(out.first(), Some(Effect::RecordCsat { score: 4, replaces: false })), "{out:?}");
+    assert!(matches!(out.first(), Some(Effect::RecordCsat { score: 4, replaces: false, .. })), "{out:?}");
     chat.now += chrono::Duration::minutes(4);
     let out = chat.step(Event::VisitorChoice { seq: Seq(10), value: "csat:2".into() });
-    assert!(matches!(out.first(), Some(Effect::RecordCsat { score: 2, replaces: true })), "{out:?}");
+    assert!(matches!(out.first(), Some(Effect::RecordCsat { score: 2, replaces: true, .. })), "{out:?}");
     chat.now += chrono::Duration::minutes(2);
     let out = chat.step(Event::VisitorChoice { seq: Seq(12), value: "csat:5".into() });
     assert!(!out.iter().any(|e| matches!(e, Effect::RecordCsat { .. })), "refused after the window: {out:?}");

@@ -42,6 +42,10 @@ pub enum EventKind {
     Reopened,
     /// A satisfaction rating was given (`value` = 1–5).
     Rated,
+    /// The visitor was asked for a rating.
+    CsatAsked,
+    /// The visitor said an answer helped (`detail` = `kind:id`).
+    Helpful,
 }
 
 impl EventKind {
@@ -65,6 +69,8 @@ impl EventKind {
             Self::Closed => "closed",
             Self::Reopened => "reopened",
             Self::Rated => "rated",
+            Self::CsatAsked => "csat_asked",
+            Self::Helpful => "helpful",
         }
     }
 
@@ -75,7 +81,7 @@ impl EventKind {
     }
 }
 
-const ALL: [EventKind; 16] = [
+const ALL: [EventKind; 18] = [
     EventKind::Opened,
     EventKind::Answered,
     EventKind::Fallback,
@@ -92,6 +98,8 @@ const ALL: [EventKind; 16] = [
     EventKind::Closed,
     EventKind::Reopened,
     EventKind::Rated,
+    EventKind::CsatAsked,
+    EventKind::Helpful,
 ];
 
 /// One event to store.
@@ -166,6 +174,9 @@ pub fn derive(
                 if let Some(source) = &reply.extras.source {
                     events.push(ev(EventKind::Answered).detail(format!("{}:{}", source.kind, source.id)));
                 }
+                if reply.extras.rating {
+                    events.push(ev(EventKind::CsatAsked));
+                }
                 if reply.from == Sender::Agent && !reply.extras.private {
                     let (agent, team) = match &after.owner {
                         Owner::Agent { agent, team, .. } => (agent.id.as_str(), team.as_str()),
@@ -176,6 +187,9 @@ pub fn derive(
             }
             Effect::RecordGap { question, .. } => events.push(ev(EventKind::Fallback).detail(question.clone())),
             Effect::RequestHandoff { reason } => events.push(ev(EventKind::HandoffRequested).detail(reason.clone())),
+            Effect::RecordFeedback { doc, helpful: true, .. } => {
+                events.push(ev(EventKind::Helpful).detail(doc.clone()));
+            }
             Effect::RecordCsat { score, .. } => {
                 rated.push(NewEvent { value: Some(i64::from(*score)), ..ev(EventKind::Rated) });
             }
@@ -301,7 +315,7 @@ mod tests {
         let mut after = state(Owner::Bot);
         after.flow = Some(flow("order_tracking"));
         after.unhelpful = vec!["faq:returns".into()];
-        let events = derive(Some(&before), &after, &[Effect::RecordCsat { score: 4, replaces: false }], at());
+        let events = derive(Some(&before), &after, &[Effect::RecordCsat { score: 4, replaces: false, comment: None }], at());
         assert_eq!(kinds(&events), ["flow_started", "unhelpful", "rated"]);
         assert_eq!(events[2].value, Some(4));
         before = after.clone();

@@ -2,6 +2,7 @@
 //! (`GET /api/metrics`, definitions in `docs/metrics.md`).
 
 pub mod events;
+pub mod export;
 pub mod report;
 
 pub use events::{EventKind, NewEvent};

@@ -234,8 +234,12 @@ pub struct ArticleFigures {
     pub shown: usize,
     /// Times the visitor said it did not help.
     pub unhelpful: usize,
+    /// Times the visitor said it helped ("did this help?" yes).
+    pub helpful: usize,
     /// `1 − unhelpful / shown`.
     pub helpful_rate: Option<f64>,
+    /// `helpful / (helpful + unhelpful)`: the share of yes among the votes.
+    pub helpful_votes_share: Option<f64>,
 }
 
 /// A question the bot could not answer, with how often it was asked.
@@ -406,7 +410,7 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
             .collect(),
     };
 
-    let mut docs: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut docs: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut asked: HashMap<String, (String, usize, i64)> = HashMap::new();
     for c in &convs {
         for e in &c.events {
@@ -414,6 +418,7 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
             match e.kind {
                 EventKind::Answered => docs.entry(detail).or_default().0 += 1,
                 EventKind::Unhelpful => docs.entry(detail).or_default().1 += 1,
+                EventKind::Helpful => docs.entry(detail).or_default().2 += 1,
                 EventKind::Fallback => {
                     let key = detail.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
                     let entry = asked.entry(key).or_insert_with(|| (detail.trim().to_owned(), 0, e.at));
@@ -426,11 +431,13 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
     }
     let mut articles: Vec<ArticleFigures> = docs
         .into_iter()
-        .map(|(doc, (shown, unhelpful))| ArticleFigures {
+        .map(|(doc, (shown, unhelpful, helpful))| ArticleFigures {
             doc: doc.to_owned(),
             shown,
             unhelpful,
+            helpful,
             helpful_rate: ratio(shown.saturating_sub(unhelpful), shown),
+            helpful_votes_share: ratio(helpful, helpful + unhelpful),
         })
         .collect();
     articles.sort_by(|a, b| b.shown.cmp(&a.shown).then_with(|| a.doc.cmp(&b.doc)));

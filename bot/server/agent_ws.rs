@@ -209,6 +209,10 @@ fn from_act(e: &ActError) -> Refused {
         ActError::Refused(Refusal::NotHeld) => refused("not_found", "No such chat among yours."),
         ActError::Refused(Refusal::NotQueued) => refused("taken", "The chat is not waiting in a queue."),
         ActError::Refused(Refusal::SameAgent) => refused("same_agent", "The chat is already yours."),
+        // Visitors' own refusals (ratings, feedback) never come from an agent's action.
+        ActError::Refused(r @ (Refusal::AlreadyRated | Refusal::RatingNotRequested | Refusal::AlreadyVoted)) => {
+            refused("refused", r.to_string())
+        }
         ActError::Busy => refused("busy", "The chat is busy for a moment (an order lookup); retry."),
         ActError::Store(e) => {
             error!(error = %e, "store failure on an agent action");

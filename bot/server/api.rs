@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::auth::{self, AuthError, Role};
+use crate::handoff::accounts::AgentRole;
 use crate::kb::editor::FieldError;
 
 /// An API error response: `{"error": code, "message": …, "fields": [...]}`.
@@ -73,14 +74,17 @@ impl IntoResponse for ApiError {
 
 /// A role an API route needs, as a type, so the route's signature says who may call it.
 pub trait RequiredRole: Send + Sync + 'static {
-    /// The role.
+    /// The token role.
     const ROLE: Role;
+    /// Account roles whose logged-in sessions may call it too (people at the consoles).
+    const ACCOUNT_ROLES: &'static [AgentRole] = &[];
 }
 
-/// Marker: the content editors' role.
+/// Marker: the content editors' role (editor tokens, or editors logged in).
 pub struct Editor;
 impl RequiredRole for Editor {
     const ROLE: Role = Role::Editor;
+    const ACCOUNT_ROLES: &'static [AgentRole] = &[AgentRole::Editor];
 }
 
 /// Marker: the shop's order system.
@@ -89,17 +93,28 @@ impl RequiredRole for OrderSystem {
     const ROLE: Role = Role::Orders;
 }
 
-/// Marker: managers (privacy requests, metrics).
+/// Marker: managers (privacy requests, metrics, agents and teams): manager tokens, or
+/// managers logged in.
 pub struct Manager;
 impl RequiredRole for Manager {
     const ROLE: Role = Role::Manager;
+    const ACCOUNT_ROLES: &'static [AgentRole] = &[AgentRole::Manager];
+}
+
+/// Marker: whoever reads the CX dashboard: managers and editors (tokens or logged in).
+pub struct Reader;
+impl RequiredRole for Reader {
+    const ROLE: Role = Role::Manager;
+    const ACCOUNT_ROLES: &'static [AgentRole] = &[AgentRole::Manager, AgentRole::Editor];
 }
 
 /// The authenticated caller of a route that needs role `R`. As an extractor it runs
 /// before the body is read, so an anonymous request never costs more than its headers:
-/// 401 without a valid token, 403 with a valid token that lacks the role.
+/// 401 without a valid token, 403 with a valid token that lacks the role. A configured
+/// API token is checked first; otherwise the bearer may be a console login session of an
+/// account holding one of `R::ACCOUNT_ROLES`.
 pub struct Caller<R> {
-    /// The token's name, for logs.
+    /// The token's name (or `account:<id>`), for logs.
     pub name: String,
     role: PhantomData<R>,
 }
@@ -109,8 +124,36 @@ impl<R: RequiredRole> FromRequestParts<AppState> for Caller<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        match auth::authorize(&state.config.tokens, header, R::ROLE) {
+        let mut result = auth::authorize(&state.config.tokens, header, R::ROLE);
+        if R::ROLE == Role::Manager && matches!(result, Err(AuthError::Forbidden { .. })) {
+            // A reader route also lets editor tokens in.
+            if R::ACCOUNT_ROLES.contains(&AgentRole::Editor) {
+                result = auth::authorize(&state.config.tokens, header, Role::Editor);
+            }
+        }
+        match result {
             Ok(token) => Ok(Self { name: token.name.clone(), role: PhantomData }),
+            Err(AuthError::Unknown) if !R::ACCOUNT_ROLES.is_empty() => {
+                let bearer = header
+                    .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                    .map(str::trim)
+                    .unwrap_or_default();
+                match state.accounts.authenticate(bearer).await {
+                    Ok(agent) if agent.roles.iter().any(|r| R::ACCOUNT_ROLES.contains(r)) => {
+                        Ok(Self { name: format!("account:{}", agent.id), role: PhantomData })
+                    }
+                    Ok(agent) => Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        format!("account {} lacks the {} role", agent.email, R::ROLE.as_str()),
+                    )),
+                    Err(e) => Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        format!("{e}: send Authorization: Bearer <token or session>"),
+                    )),
+                }
+            }
             Err(e @ (AuthError::Missing | AuthError::Unknown)) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

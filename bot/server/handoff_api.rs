@@ -1,5 +1,6 @@
-//! `/api/conversations/{id}/handoff` and `/api/conversations/{id}/packet`: the shop (or a
-//! manager) hands a chat to people, or reads what an agent would get. Manager role.
+//! `/api/conversations/{id}/handoff`, `…/packet` and `…/csat`: the shop (or a manager)
+//! hands a chat to people, reads what an agent would get, or asks the visitor for a
+//! rating. Manager role.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,6 +15,8 @@ use super::api::{ApiError, Caller, JsonBody, Manager};
 use crate::handoff::packet;
 use crate::ids::ConversationId;
 use crate::kb::editor::FieldError;
+use crate::conversations::ActError;
+use crate::engine::Refusal;
 use crate::store::StoreError;
 
 const HANDOFF_MAX: usize = 4 * 1024;
@@ -25,6 +28,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/conversations/{id}/handoff", post(handoff))
         .route("/api/conversations/{id}/packet", get(read_packet))
+        .route("/api/conversations/{id}/csat", post(request_csat))
 }
 
 /// Why the chat goes to people.
@@ -72,5 +76,29 @@ async fn read_packet(
         Ok(Some(packet)) => Ok(Json(packet).into_response()),
         Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such conversation")),
         Err(e) => Err(ApiError::internal("cannot build the packet", &e)),
+    }
+}
+
+/// Asks the visitor for a rating now (their widget shows the rating control); refused
+/// with 409 when the conversation was already rated.
+async fn request_csat(
+    caller: Caller<Manager>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = conversation_id(&id)?;
+    match state.hub.request_csat(id).await {
+        Ok(()) => {
+            tracing::info!(conversation = %id, by = %caller.name, "rating requested through the API");
+            Ok((StatusCode::ACCEPTED, Json(json!({ "conversation": id, "requested": true }))).into_response())
+        }
+        Err(ActError::Refused(Refusal::AlreadyRated)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "already_rated", "this conversation has already been rated"))
+        }
+        Err(ActError::Store(StoreError::NotFound(_)) | ActError::Refused(_)) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such conversation"))
+        }
+        Err(ActError::Busy) => Err(ApiError::new(StatusCode::CONFLICT, "busy", "the conversation is busy; retry")),
+        Err(ActError::Store(e)) => Err(ApiError::internal("cannot request a rating", &e)),
     }
 }

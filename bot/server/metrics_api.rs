@@ -1,5 +1,5 @@
-//! `GET /api/metrics`: CX figures for a range (manager role; definitions in
-//! `docs/metrics.md`), and `GET /metrics`: operational metrics in the Prometheus text
+//! `GET /api/metrics`: CX figures for a range (managers and editors; definitions in
+//! `docs/metrics.md`), CSV exports of conversations and ratings (managers), and `GET /metrics`: operational metrics in the Prometheus text
 //! format, for allow-listed addresses or a manager token.
 
 use std::collections::HashMap;
@@ -12,9 +12,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::AppState;
-use super::api::{ApiError, Caller, Manager};
+use super::api::{ApiError, Caller, Manager, Reader};
 use super::client_addr::ClientAddr;
 use crate::kb::editor::FieldError;
+use crate::metrics::export;
 use crate::metrics::report::{self, Interval, MetricsFilter};
 
 /// Longest range one request may cover.
@@ -25,7 +26,11 @@ const PARAMS: [&str; 6] = ["from", "to", "team", "agent", "lang", "interval"];
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/metrics", get(metrics)).route("/metrics", get(prometheus))
+    Router::new()
+        .route("/api/metrics", get(metrics))
+        .route("/metrics", get(prometheus))
+        .route("/api/export/conversations.csv", get(export_conversations))
+        .route("/api/export/ratings.csv", get(export_ratings))
 }
 
 fn field(name: &str, message: &str) -> FieldError {
@@ -77,7 +82,7 @@ fn filter(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Metric
 }
 
 async fn metrics(
-    _caller: Caller<Manager>,
+    _caller: Caller<Reader>,
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -86,6 +91,71 @@ async fn metrics(
         .await
         .map_err(|e| ApiError::internal("cannot read the event log", &e))?;
     Ok(Json(report::compute(&facts, &filter)).into_response())
+}
+
+/// `from`/`to` of an export (default: the last 30 days), nothing else.
+fn export_range(
+    params: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Vec<FieldError>> {
+    let mut errors: Vec<FieldError> = params
+        .keys()
+        .filter(|k| !["from", "to"].contains(&k.as_str()))
+        .map(|k| field(k, "unknown parameter (from, to)"))
+        .collect();
+    let mut time = |name: &str, default: DateTime<Utc>| match params.get(name) {
+        None => default,
+        Some(raw) => parse_time(raw).unwrap_or_else(|| {
+            errors.push(field(name, "an RFC 3339 time (2026-12-01T00:00:00Z) or a date (2026-12-01)"));
+            default
+        }),
+    };
+    let to = time("to", now);
+    let from = time("from", to - Duration::days(30));
+    if from >= to {
+        errors.push(field("from", "must be before to"));
+    } else if to - from > Duration::days(MAX_RANGE_DAYS) {
+        errors.push(field("from", "the range may cover at most 400 days"));
+    }
+    if errors.is_empty() { Ok((from, to)) } else { Err(errors) }
+}
+
+fn csv_download(name: &str, body: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /api/export/conversations.csv?from=&to=`: conversations opened in the range.
+async fn export_conversations(
+    _caller: Caller<Manager>,
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (from, to) = export_range(&params, state.hub.now()).map_err(ApiError::invalid)?;
+    let body = export::conversations(&state.pool, from, to)
+        .await
+        .map_err(|e| ApiError::internal("cannot export conversations", &e))?;
+    Ok(csv_download("conversations.csv", body))
+}
+
+/// `GET /api/export/ratings.csv?from=&to=`: ratings given in the range.
+async fn export_ratings(
+    _caller: Caller<Manager>,
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (from, to) = export_range(&params, state.hub.now()).map_err(ApiError::invalid)?;
+    let body =
+        export::ratings(&state.pool, from, to).await.map_err(|e| ApiError::internal("cannot export ratings", &e))?;
+    Ok(csv_download("ratings.csv", body))
 }
 
 async fn prometheus(

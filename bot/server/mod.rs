@@ -118,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(pages::demo_page))
         .route("/widget.js", get(pages::widget_script))
         .route("/agent", get(pages::agent_console))
+        .route("/admin", get(pages::admin_dashboard))
         .route("/widget/{*file}", get(pages::widget_file))
         .route("/kb/{lang}/", get(pages::kb_index))
         .route("/kb/{lang}/{slug}", get(pages::kb_article))

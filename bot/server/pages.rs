@@ -86,6 +86,11 @@ pub async fn agent_console(headers: HeaderMap) -> Response {
     asset("agent.html", &headers)
 }
 
+/// `/admin`: the CX dashboard for managers and editors.
+pub async fn admin_dashboard(headers: HeaderMap) -> Response {
+    asset("admin.html", &headers)
+}
+
 /// `/widget.js`: the embeddable widget.
 pub async fn widget_script(headers: HeaderMap) -> Response {
     asset("supportbot.js", &headers)

@@ -17,10 +17,10 @@ use tracing::{Instrument, debug, error, info_span};
 
 use super::AppState;
 use super::client_addr::ClientAddr;
-use crate::conversations::{Attachment, Live, Opened, VisitorInput};
+use crate::conversations::{Attachment, Live, Opened, RatingInput, VisitorInput};
 use crate::ids::AddressKey;
 use crate::ids::{ConversationId, Seq};
-use crate::protocol::{ClientFrame, ErrorCode, Hello, Limits, ProtocolError, Sender, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, Hello, Limits, ProtocolError, Sender, ServerFrame, has_visible_text};
 use crate::store::StoreError;
 
 /// Socket read buffer: small, because an idle visitor should cost little memory.
@@ -306,6 +306,15 @@ impl Connection {
             }
             ClientFrame::Message(m) => (m.client_id, VisitorInput::Text(m.text)),
             ClientFrame::Choice(c) => (c.client_id, VisitorInput::Choice(c.value)),
+            ClientFrame::Rate(r) => {
+                let comment = r.comment.map(|c| c.trim().to_owned()).filter(|c| has_visible_text(c));
+                let input = RatingInput::Rate { score: r.score, comment };
+                return self.on_rating(r.client_id, r.conversation_id, input).await;
+            }
+            ClientFrame::Feedback(f) => {
+                let input = RatingInput::Feedback { seq: Seq(f.seq), helpful: f.helpful };
+                return self.on_rating(f.client_id, None, input).await;
+            }
         };
         let Some(attached) = &self.attached else {
             let e = ProtocolError::new(ErrorCode::HelloRequired, "Send \"hello\" before anything else.");
@@ -324,6 +333,32 @@ impl Connection {
                 }));
                 Ok(())
             }
+            Err(e) => self.send_error(e.for_client_id(Some(client_id))).await,
+        }
+    }
+
+    /// A rating or an answer vote, for this socket's own conversation only.
+    async fn on_rating(
+        &mut self,
+        client_id: String,
+        conversation: Option<String>,
+        input: RatingInput,
+    ) -> Result<(), Gone> {
+        let Some(attached) = &self.attached else {
+            let e = ProtocolError::new(ErrorCode::HelloRequired, "Send \"hello\" before anything else.");
+            return self.send_error(e.for_client_id(Some(client_id))).await;
+        };
+        if conversation.is_some_and(|c| c.trim() != attached.id.to_string()) {
+            let e = ProtocolError::new(
+                ErrorCode::NotYourConversation,
+                "You can only rate the conversation of this connection.",
+            );
+            return self.send_error(e.for_client_id(Some(client_id))).await;
+        }
+        let result = attached.rate(input).await;
+        self.drain_live().await?;
+        match result {
+            Ok(()) => Ok(()),
             Err(e) => self.send_error(e.for_client_id(Some(client_id))).await,
         }
     }

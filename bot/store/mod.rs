@@ -172,9 +172,10 @@ pub struct StepRecords {
     pub messages: Vec<NewMessage>,
     /// Questions that fell back.
     pub gaps: Vec<Gap>,
-    /// Satisfaction ratings (1–5) with when they were given, and whether each replaces
-    /// the conversation's earlier one.
-    pub ratings: Vec<(u8, DateTime<Utc>, bool)>,
+    /// Satisfaction ratings given in the step.
+    pub ratings: Vec<Rating>,
+    /// "Did this help?" votes on answers.
+    pub feedback: Vec<AnswerVote>,
     /// The conversation language after the step.
     pub lang: String,
     /// The engine state after the step, serialized.
@@ -185,6 +186,43 @@ pub struct StepRecords {
     pub offline_requests: Vec<OfflineRequest>,
     /// What happened, for metrics (stored in the same transaction as the messages).
     pub events: Vec<crate::metrics::NewEvent>,
+}
+
+/// A satisfaction rating with what it rates: who resolved the chat, in which language,
+/// about what, through which channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    /// 1 (poor) to 5 (great).
+    pub score: u8,
+    /// What the visitor added, if anything.
+    pub comment: Option<String>,
+    /// The agent who resolved the chat (and their team); `None`: the bot.
+    pub agent: Option<(String, String)>,
+    /// Conversation language.
+    pub lang: String,
+    /// `flow:<id>`, `faq:<id>` or `article:<slug>`: what the chat was about, when known.
+    pub topic: Option<String>,
+    /// Where it was given (`widget`).
+    pub channel: &'static str,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// It replaces the conversation's earlier rating (a changed mind within the window).
+    pub replaces: bool,
+}
+
+/// A visitor's "did this help?" on one answer message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerVote {
+    /// The bot message voted on.
+    pub seq: Seq,
+    /// `faq:<id>` or `article:<slug>`.
+    pub doc: String,
+    /// The document's language.
+    pub lang: String,
+    /// Yes or no.
+    pub helpful: bool,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// A conversation's owner as stored in its indexed columns.
@@ -357,6 +395,9 @@ pub trait Store: Send + Sync + 'static {
     async fn open_offline_requests(&self, limit: u32) -> Result<Vec<StoredOfflineRequest>, StoreError>;
     /// Marks a request handled; false when it was handled already or does not exist.
     async fn close_offline_request(&self, id: i64, agent: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// When the same person (verified visitor id or e-mail) was last asked for a rating
+    /// in another conversation.
+    async fn visitor_last_csat_ask(&self, id: ConversationId) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Other conversations of the same person (same verified id, e-mail or order), newest first.
     async fn earlier_conversations(
         &self,

@@ -117,3 +117,23 @@ pub(super) async fn earlier(
         })
         .collect()
 }
+
+/// When the same person (verified visitor id or e-mail) was last asked for a rating in
+/// another conversation.
+pub(super) async fn visitor_last_csat_ask(
+    pool: &SqlitePool,
+    id: ConversationId,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+    let at: Option<i64> = sqlx::query_scalar(
+        "WITH me AS (SELECT visitor_id, contact_email FROM conversations WHERE id = ?1) \
+         SELECT MAX(e.at) FROM conversation_events e JOIN conversations c ON c.id = e.conversation_id, me \
+         WHERE e.kind = 'csat_asked' AND c.id <> ?1 AND ( \
+             (me.visitor_id IS NOT NULL AND c.visitor_id = me.visitor_id) \
+          OR (me.contact_email IS NOT NULL AND c.contact_email = me.contact_email))",
+    )
+    .bind(id.0.to_string())
+    .fetch_one(pool)
+    .await
+    .map_err(query_err("find the visitor's last rating request"))?;
+    Ok(at.map(from_millis))
+}

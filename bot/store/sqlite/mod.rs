@@ -420,21 +420,47 @@ impl Store for SqliteStore {
             .await
             .map_err(query_err("save owner"))?;
         }
-        for (score, at, replaces) in step.ratings {
-            if replaces {
+        for rating in step.ratings {
+            if rating.replaces {
                 sqlx::query("DELETE FROM csat WHERE conversation_id = ?")
                     .bind(id.0.to_string())
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("replace csat"))?;
             }
-            sqlx::query("INSERT INTO csat (conversation_id, score, at) VALUES (?, ?, ?)")
-                .bind(id.0.to_string())
-                .bind(i64::from(score))
-                .bind(at.timestamp_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("record csat"))?;
+            let (agent, team) = rating.agent.unzip();
+            sqlx::query(
+                "INSERT INTO csat (conversation_id, score, at, comment, resolved_by, agent, team, lang, topic, channel) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id.0.to_string())
+            .bind(i64::from(rating.score))
+            .bind(rating.at.timestamp_millis())
+            .bind(&rating.comment)
+            .bind(if agent.is_some() { "agent" } else { "bot" })
+            .bind(agent)
+            .bind(team.filter(|t| !t.is_empty()))
+            .bind(&rating.lang)
+            .bind(&rating.topic)
+            .bind(rating.channel)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("record csat"))?;
+        }
+        for vote in step.feedback {
+            sqlx::query(
+                "INSERT INTO answer_feedback (conversation_id, seq, doc, lang, helpful, at) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (conversation_id, seq) DO UPDATE SET helpful = excluded.helpful, at = excluded.at",
+            )
+            .bind(id.0.to_string())
+            .bind(vote.seq.0)
+            .bind(&vote.doc)
+            .bind(&vote.lang)
+            .bind(vote.helpful)
+            .bind(vote.at.timestamp_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("record answer feedback"))?;
         }
         let updated = sqlx::query("UPDATE conversations SET state_json = ?, lang = ? WHERE id = ?")
             .bind(&step.state_json)
@@ -512,6 +538,10 @@ impl Store for SqliteStore {
 
     async fn close_offline_request(&self, id: i64, agent: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         handoff::close_offline(&self.pool, id, agent, at).await
+    }
+
+    async fn visitor_last_csat_ask(&self, id: ConversationId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        handoff::visitor_last_csat_ask(&self.pool, id).await
     }
 
     async fn earlier_conversations(
