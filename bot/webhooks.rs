@@ -258,7 +258,15 @@ fn event_body(row: &sqlx::sqlite::SqliteRow, event_type: &str) -> String {
             json!({ "conversation": conversation, "closed_by": agent, "team": team, "lang": lang })
         }
         "handoff.requested" => json!({ "conversation": conversation, "reason": detail, "lang": lang }),
-        _ => json!({ "conversation": conversation, "score": value, "lang": lang }),
+        _ => json!({
+            "conversation": conversation,
+            "score": value,
+            "comment": detail,
+            "resolved_by": if agent.is_some() { "agent" } else { "bot" },
+            "agent": agent,
+            "team": team,
+            "lang": lang,
+        }),
     };
     json!({
         "id": format!("evt_{}", row.get::<i64, _>("id")),

@@ -49,6 +49,10 @@
     badEmail: 'Please enter an e-mail address like name@example.com.',
     badPhone: 'Please enter a phone number: 7 to 15 digits, e.g. +44 20 7946 0000.',
     readArticle: 'Read the full article: ', readFaq: 'More in our FAQ: ', related: 'Related articles',
+    rateLegend: 'Rate this chat', rateComment: 'Anything you\'d like to add? (optional)', rateSubmit: 'Send rating',
+    rateChange: 'Change my rating', rated: 'You rated this chat {score} of 5.', ratePick: 'Please choose a rating from 1 to 5.',
+    rateClosed: 'This chat can no longer be rated.', helpfulQ: 'Did this help?', helpfulYes: 'Yes, this helped',
+    helpfulNo: 'No, this didn\'t help', feedbackThanks: 'Thanks for your feedback.',
     who: { visitor: 'You', bot: 'Assistant', agent: 'Agent', system: 'Notice' },
     errors: {
       text_too_long: 'That message is too long. Please shorten it and send it again.',
@@ -65,7 +69,10 @@
     open: 'open', close: 'close', open_unread: 'unread', input_label: 'input', placeholder: 'placeholder',
     send: 'send', connecting: 'connecting', reconnecting: 'reconnecting', typing: 'typing',
     read_article: 'readArticle', more_faq: 'readFaq', related: 'related', agent_typing: 'agentTyping',
-    queue_status: 'queueStatus', queue_waiting: 'queueWaiting', invalid_email: 'badEmail', invalid_phone: 'badPhone'
+    queue_status: 'queueStatus', queue_waiting: 'queueWaiting', invalid_email: 'badEmail', invalid_phone: 'badPhone',
+    rate_legend: 'rateLegend', rate_comment: 'rateComment', rate_submit: 'rateSubmit', rate_change: 'rateChange',
+    rated: 'rated', rate_pick: 'ratePick', rate_closed: 'rateClosed', helpful_q: 'helpfulQ', helpful_yes: 'helpfulYes',
+    helpful_no: 'helpfulNo', feedback_thanks: 'feedbackThanks'
   };
   function adoptLabels(strings, lang) {
     if (!strings || typeof strings !== 'object') return;
@@ -107,6 +114,14 @@
   function setToken(t) {
     memToken = t;
     try { localStorage.setItem(TOKEN_KEY, t); } catch (e) { /* memory only */ }
+  }
+
+  // Ratings and votes given in this browser, so a reload shows them as given.
+  function remember(key, value) {
+    try { localStorage.setItem(TOKEN_KEY + ':' + key, JSON.stringify(value)); } catch (e) { /* not kept */ }
+  }
+  function recall(key) {
+    try { return JSON.parse(localStorage.getItem(TOKEN_KEY + ':' + key) || 'null'); } catch (e) { return null; }
   }
 
   // ---- styles (scoped to the shadow root) -----------------------------------
@@ -171,6 +186,34 @@
     '  cursor:pointer;font-size:13px;font-weight:600}',
     '.qr button:hover:not(:disabled){background:#e6f0ec}',
     '.qr button:disabled{cursor:default;opacity:.6}',
+    // rating control and "did this help?"
+    '.rate-wrap{align-self:stretch}',
+    '.rate,.rate-done{display:block;margin-top:6px;width:86%;padding:10px 12px;border:1px solid #cfe0d8;border-radius:12px;background:#fff}',
+    '.rate fieldset{border:0;margin:0;padding:0;min-width:0}',
+    '.rate legend{padding:0;font-size:13px;font-weight:600;margin-bottom:6px}',
+    '.scale{display:flex;gap:4px}',
+    '.scale label{flex:1 1 0;min-width:0;position:relative;display:flex}',
+    '.scale input{position:absolute;opacity:0;width:1px;height:1px}',
+    '.scale span{flex:1;display:flex;align-items:center;justify-content:center;padding:6px 2px;border:1px solid #1f5f4a;border-radius:8px;text-align:center;',
+    '  font-size:12px;font-weight:600;color:#1f5f4a;cursor:pointer;line-height:1.25}',
+    '.scale input:checked+span{background:#1f5f4a;color:#fff}',
+    '.scale input:focus-visible+span{outline:3px solid #1a56db;outline-offset:2px}',
+    '.rate-comment{display:block;width:100%;margin-top:8px;padding:7px 10px;border:1px solid #8a938f;border-radius:8px;',
+    '  font:inherit;font-size:13px}',
+    '.rate .primary{margin-top:8px;padding:6px 14px;border:0;border-radius:8px;background:#1f5f4a;color:#fff;',
+    '  font-weight:600;cursor:pointer}',
+    '.rate-done .link{padding:0;border:0;background:none;color:#174a9c;text-decoration:underline;cursor:pointer;font-size:13px}',
+    '.rate-done p{margin:0 0 2px;font-size:13px}',
+    '.rate .rerr{margin:6px 0 0;font-size:13px;color:#b42318}',
+    '.rate .rerr:empty{display:none}',
+    '.fb{display:flex;align-items:center;gap:4px;margin:3px 4px 0;font-size:12px;color:#5a625e}',
+    '.fb button{display:grid;place-items:center;width:28px;height:26px;border:1px solid #c5ccc8;border-radius:6px;',
+    '  background:#fff;color:#3d4541;cursor:pointer}',
+    '.fb button svg{width:15px;height:15px;fill:currentColor}',
+    '.fb .no svg{transform:scaleY(-1)}',
+    '.fb button[aria-pressed=true]{background:#1f5f4a;border-color:#1f5f4a;color:#fff}',
+    '.fb button:disabled{cursor:default}',
+    '.fb button:disabled:not([aria-pressed=true]){opacity:.45}',
     '.notice{margin-top:8px;padding:6px 10px;border-radius:6px;background:#fdecea;color:#8a1c12;font-size:13px}',
     // typing dots
     '.typing{display:inline-flex;gap:4px;margin-top:10px;padding:10px 12px;border-radius:14px;background:#eceeed}',
@@ -561,6 +604,11 @@
       });
       b.appendChild(ul);
     }
+    if (m.rating === true && from === 'bot') {
+      wrap.appendChild(ratingControl(m.seq, qrs));
+      qrs = [];
+    }
+    if (src && from === 'bot') wrap.appendChild(thumbs(m.seq));
     if (qrs.length) {
       var qr = el('div', 'qr');
       qr.setAttribute('role', 'group');
@@ -589,6 +637,166 @@
       }
     }
     scrollDown();
+  }
+
+  // A frame that is not a message (rate, feedback): sent when connected, its error
+  // handed to `onFail`. Returns false when it could not go out now.
+  var controls = {};
+  function sendControl(frame, onFail) {
+    if (!(ws && greeted && ws.readyState === 1)) { notice(T.reconnecting); return false; }
+    frame.client_id = newClientId();
+    controls[frame.client_id] = onFail;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  var THUMB = 'M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z';
+  function icon(path) {
+    var NS = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    var p = document.createElementNS(NS, 'path');
+    p.setAttribute('d', path);
+    svg.appendChild(p);
+    return svg;
+  }
+
+  // "Did this help?" under a knowledge-base answer: one vote, kept in this browser.
+  function thumbs(seq) {
+    var box = el('div', 'fb');
+    box.setAttribute('role', 'group');
+    var q = el('span', null, T.helpfulQ);
+    box.appendChild(q);
+    var said = el('span', 'sr');
+    said.setAttribute('role', 'status');
+    var key = 'fb:' + getToken() + ':' + seq;
+    var buttons = [true, false].map(function (yes) {
+      var b = el('button', yes ? 'yes' : 'no');
+      b.type = 'button';
+      b.setAttribute('aria-label', yes ? T.helpfulYes : T.helpfulNo);
+      b.title = yes ? T.helpfulYes : T.helpfulNo;
+      b.setAttribute('aria-pressed', 'false');
+      b.appendChild(icon(THUMB));
+      b.addEventListener('click', function () {
+        var sent = sendControl({ type: 'feedback', seq: seq, helpful: yes }, function (f) {
+          if (f.code === 'already_voted') return;
+          done(null);
+          buttons.forEach(function (x) { x.disabled = false; });
+          notice(f.message || T.errors.internal);
+        });
+        if (sent) { remember(key, yes); done(yes); }
+      });
+      box.appendChild(b);
+      return b;
+    });
+    function done(yes) {
+      buttons.forEach(function (x, i) {
+        x.disabled = yes !== null;
+        x.setAttribute('aria-pressed', String(yes !== null && (i === 0) === yes));
+      });
+      q.textContent = yes === null ? T.helpfulQ : T.feedbackThanks;
+      said.textContent = yes === null ? '' : T.feedbackThanks;
+    }
+    box.appendChild(said);
+    var given = recall(key);
+    if (given === true || given === false) done(given);
+    return box;
+  }
+
+  // The 1–5 rating with an optional comment. After sending, it says what was given and
+  // lets the visitor change it for a few minutes (the server refuses later changes).
+  var RATE_CHANGE_MS = 5 * 60 * 1000;
+  function ratingControl(seq, qrs) {
+    var key = 'rated:' + getToken() + ':' + seq;
+    var box = el('form', 'rate');
+    box.noValidate = true;
+    var fs = el('fieldset');
+    fs.appendChild(el('legend', null, T.rateLegend));
+    var scale = el('div', 'scale');
+    var name = 'sb-rate-' + seq;
+    var radios = [1, 2, 3, 4, 5].map(function (n) {
+      var label = el('label');
+      var input = el('input');
+      input.type = 'radio';
+      input.name = name;
+      input.value = String(n);
+      label.appendChild(input);
+      var r = qrs[n - 1];
+      label.appendChild(el('span', null, (r && r.label) || String(n)));
+      scale.appendChild(label);
+      return input;
+    });
+    fs.appendChild(scale);
+    box.appendChild(fs);
+    // One line, so the composer stays the widget's only textarea.
+    var comment = el('input', 'rate-comment');
+    comment.type = 'text';
+    comment.maxLength = 1000;
+    comment.placeholder = T.rateComment;
+    comment.setAttribute('aria-label', T.rateComment);
+    box.appendChild(comment);
+    var submit = el('button', 'primary', T.rateSubmit);
+    submit.type = 'submit';
+    box.appendChild(submit);
+    var err = el('p', 'rerr');
+    err.setAttribute('role', 'alert');
+    box.appendChild(err);
+    var doneBox = el('div', 'rate-done');
+    var doneText = el('p');
+    doneText.setAttribute('role', 'status');
+    var change = el('button', 'link', T.rateChange);
+    change.type = 'button';
+    doneBox.appendChild(doneText);
+    doneBox.appendChild(change);
+    var outer = el('div', 'rate-wrap');
+    outer.appendChild(box);
+    outer.appendChild(doneBox);
+
+    function show(given) {
+      box.hidden = !!given;
+      doneBox.hidden = !given;
+      if (!given) return;
+      doneText.textContent = fmt(T.rated, { score: given.score });
+      change.hidden = Date.now() - given.first > RATE_CHANGE_MS;
+    }
+    box.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var picked = radios.filter(function (r) { return r.checked; })[0];
+      if (!picked) { err.textContent = T.ratePick; radios[0].focus(); scrollDown(); return; }
+      err.textContent = '';
+      var score = Number(picked.value);
+      var before = recall(key);
+      var frame = { type: 'rate', score: score };
+      var text = comment.value.trim();
+      if (text) frame.comment = text;
+      var sent = sendControl(frame, function (f) {
+        if (f.code === 'already_rated') {
+          show(null);
+          box.hidden = true;
+          doneBox.hidden = false;
+          doneText.textContent = T.rateClosed;
+          change.hidden = true;
+          return;
+        }
+        remember(key, before);
+        show(before);
+        err.textContent = f.message || T.errors.internal;
+      });
+      if (!sent) return;
+      var given = { score: score, first: (before && before.first) || Date.now() };
+      remember(key, given);
+      show(given);
+      change.focus();
+    });
+    change.addEventListener('click', function () {
+      show(null);
+      var given = recall(key);
+      radios.forEach(function (r) { r.checked = given && Number(r.value) === given.score; });
+      (radios.filter(function (r) { return r.checked; })[0] || radios[0]).focus();
+    });
+    show(recall(key));
+    return outer;
   }
 
   function clearTranscript() {
@@ -734,6 +942,12 @@
 
   function onError(f) {
     if (f.code === 'invalid_token') return; // a fresh welcome follows
+    if (f.client_id && controls[f.client_id]) {
+      var onFail = controls[f.client_id];
+      delete controls[f.client_id];
+      onFail(f);
+      return;
+    }
     var retry = f.code === 'internal' || f.code === 'rate_limited';
     if (f.client_id && !retry) {
       // Rejected for good: drop it, and give its text back for editing.

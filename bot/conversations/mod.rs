@@ -25,8 +25,7 @@ use crate::clock::SharedClock;
 use crate::engine::AnswerPolicy;
 use crate::engine::driver::{PendingLookup, Ports, Step, drive};
 use crate::engine::{
-    self, AgentAction, AnswerFeedback, ConversationState, DeskNews, Effect, Event, LookupOutcome, Owner, Refusal,
-    Reply,
+    self, AgentAction, AnswerFeedback, ConversationState, DeskNews, Effect, Event, LookupOutcome, Owner, Refusal, Reply,
 };
 use crate::flows::BotScript;
 use crate::ids::{ConversationId, Seq};
@@ -791,6 +790,19 @@ impl Actor {
         }))
     }
 
+    /// Looks up again when the same person was last asked for a rating elsewhere (their
+    /// e-mail or identity may have become known during the conversation).
+    async fn refresh_visitor_asked(&mut self) {
+        match self.hub.shared.store.visitor_last_csat_ask(self.id).await {
+            Ok(at) => {
+                if let Some(state) = self.state.as_mut() {
+                    state.visitor_asked_at = at;
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read when the visitor was last asked for a rating"),
+        }
+    }
+
     /// A rating or an answer vote: one engine step, refused with a specific error code.
     async fn on_rating(&mut self, input: RatingInput) -> Result<(), ProtocolError> {
         let internal = |e: &dyn std::fmt::Display| {
@@ -800,6 +812,9 @@ impl Actor {
         self.ensure_stored().await.map_err(|e| internal(&e))?;
         if self.lookups_in_flight > 0 {
             return Err(ProtocolError::new(ErrorCode::Internal, "The conversation is busy for a moment; retry."));
+        }
+        if matches!(input, RatingInput::Feedback { helpful: true, .. }) {
+            self.refresh_visitor_asked().await;
         }
         let event = match input {
             RatingInput::Rate { score, comment } => Event::Rate { score, comment },
@@ -860,6 +875,7 @@ impl Actor {
                 if let Err(e) = shared.store.set_visitor(self.id, None, Some(email)).await {
                     warn!(error = %e, "cannot record the visitor's e-mail");
                 }
+                self.refresh_visitor_asked().await;
             }
         }
         let event = Event::LookupResult { reply_to: lookup.reply_to, outcome };
@@ -877,6 +893,10 @@ impl Actor {
     /// the owner does not allow it; a retried message (same `client_id`) is a no-op.
     async fn on_agent(&mut self, action: AgentAction, client_id: Option<String>) -> Result<(), ActError> {
         self.ensure_stored().await?;
+        if matches!(action, AgentAction::Close { .. }) {
+            // Closing may ask for a rating: who the visitor is may have become known since.
+            self.refresh_visitor_asked().await;
+        }
         if self.lookups_in_flight > 0 {
             // Rare: a lookup is running. Its result comes first; the agent retries.
             return Err(ActError::Busy);

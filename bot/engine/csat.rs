@@ -80,8 +80,7 @@ pub(super) fn gate(
             && at.is_some_and(|at| now - at < Duration::days(i64::from(policy.min_days_between)))
     };
     let allowed = state.rated_at.is_none()
-        && (explicit
-            || (state.substantive && !recently(state.csat_asked_at) && !recently(state.visitor_asked_at)));
+        && (explicit || (state.substantive && !recently(state.csat_asked_at) && !recently(state.visitor_asked_at)));
     if allowed {
         state.csat_asked_at = Some(now);
         return;

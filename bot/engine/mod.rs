@@ -421,7 +421,10 @@ pub fn step(
     let closing = matches!(event, Event::Agent(AgentAction::Close { .. }));
     let visitors_doing = matches!(
         event,
-        Event::VisitorText { .. } | Event::VisitorChoice { .. } | Event::SearchResults { .. } | Event::LookupResult { .. }
+        Event::VisitorText { .. }
+            | Event::VisitorChoice { .. }
+            | Event::SearchResults { .. }
+            | Event::LookupResult { .. }
     );
     let mut effects = step_inner(state, event, script, policy, now);
     if closing && policy.csat.after_agent_close && !effects.iter().any(|e| matches!(e, Effect::Refused(_))) {

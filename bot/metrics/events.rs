@@ -40,7 +40,8 @@ pub enum EventKind {
     Closed,
     /// The visitor wrote again after a close: the bot has the chat.
     Reopened,
-    /// A satisfaction rating was given (`value` = 1–5).
+    /// A satisfaction rating was given (`value` = 1–5; `agent`/`team`: who resolved the
+    /// chat, none for the bot; `detail`: the visitor's comment).
     Rated,
     /// The visitor was asked for a rating.
     CsatAsked,
@@ -190,8 +191,18 @@ pub fn derive(
             Effect::RecordFeedback { doc, helpful: true, .. } => {
                 events.push(ev(EventKind::Helpful).detail(doc.clone()));
             }
-            Effect::RecordCsat { score, .. } => {
-                rated.push(NewEvent { value: Some(i64::from(*score)), ..ev(EventKind::Rated) });
+            Effect::RecordCsat { score, comment, .. } => {
+                let mut event = NewEvent { value: Some(i64::from(*score)), ..ev(EventKind::Rated) };
+                let resolver = match (&after.owner, &after.resolver) {
+                    (Owner::Agent { agent, team, .. }, _) => Some((agent.id.as_str(), team.as_str())),
+                    (_, Some(r)) => Some((r.agent.id.as_str(), r.team.as_str())),
+                    _ => None,
+                };
+                if let Some((agent, team)) = resolver {
+                    event = event.agent(agent).team(team);
+                }
+                event.detail = comment.clone();
+                rated.push(event);
             }
             _ => {}
         }
@@ -315,7 +326,8 @@ mod tests {
         let mut after = state(Owner::Bot);
         after.flow = Some(flow("order_tracking"));
         after.unhelpful = vec!["faq:returns".into()];
-        let events = derive(Some(&before), &after, &[Effect::RecordCsat { score: 4, replaces: false, comment: None }], at());
+        let events =
+            derive(Some(&before), &after, &[Effect::RecordCsat { score: 4, replaces: false, comment: None }], at());
         assert_eq!(kinds(&events), ["flow_started", "unhelpful", "rated"]);
         assert_eq!(events[2].value, Some(4));
         before = after.clone();

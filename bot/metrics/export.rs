@@ -28,7 +28,7 @@ pub fn safe_cell(value: &str) -> String {
 }
 
 fn millis(at: Option<i64>) -> String {
-    at.and_then(DateTime::from_timestamp_millis).map(|t| format_at(t)).unwrap_or_default()
+    at.and_then(DateTime::from_timestamp_millis).map(format_at).unwrap_or_default()
 }
 
 fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ExportError> {

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -41,7 +41,7 @@ pub(super) async fn gaps(
     ApiQuery(query): ApiQuery<GapQuery>,
 ) -> Result<Response, ApiError> {
     let days = query.days.unwrap_or(30).clamp(1, 3650);
-    let since = Utc::now() - Duration::days(i64::from(days));
+    let since = state.hub.now() - Duration::days(i64::from(days));
     let mut list =
         state.store.gaps(since, MAX_QUESTIONS).await.map_err(|e| ApiError::internal("cannot read gaps", &e))?;
     if let Some(lang) = &query.lang {

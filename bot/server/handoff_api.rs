@@ -12,11 +12,11 @@ use serde_json::json;
 
 use super::AppState;
 use super::api::{ApiError, Caller, JsonBody, Manager};
+use crate::conversations::ActError;
+use crate::engine::Refusal;
 use crate::handoff::packet;
 use crate::ids::ConversationId;
 use crate::kb::editor::FieldError;
-use crate::conversations::ActError;
-use crate::engine::Refusal;
 use crate::store::StoreError;
 
 const HANDOFF_MAX: usize = 4 * 1024;

@@ -162,7 +162,8 @@ async fn failed_logins_are_limited_per_account_and_per_address() {
 async fn managers_alone_manage_agents_and_teams() {
     let server = TestServer::start().await;
     let http = reqwest::Client::new();
-    // Without the manager token: no token, another role, an agent's session.
+    // Without the manager role: no token, another role, an agent's session (a login without
+    // the role is known but not allowed).
     let demo = server.demo_agent().expect("demo agent on an empty start").clone();
     let (_, session) = login(&server, &demo.email, &demo.password).await;
     let session_token = session["token"].as_str().expect("token").to_owned();
@@ -171,7 +172,7 @@ async fn managers_alone_manage_agents_and_teams() {
     {
         assert_eq!(call(&http, &server, method.clone(), path, None, None).await.0, 401, "{path}");
         assert_eq!(call(&http, &server, method.clone(), path, Some(EDITOR_TOKEN), None).await.0, 403, "{path}");
-        assert_eq!(call(&http, &server, method, path, Some(&session_token), None).await.0, 401, "{path}");
+        assert_eq!(call(&http, &server, method, path, Some(&session_token), None).await.0, 403, "{path}");
     }
 
     // Teams.
@@ -218,9 +219,28 @@ async fn managers_alone_manage_agents_and_teams() {
         (200, &json!("Maria K."), &json!(["billing", "support"])),
         "{got}"
     );
-    assert_eq!(login(&server, "maria@shop.example", "correct horse battery").await.0, 200, "password kept");
+    let (status, maria_session) = login(&server, "maria@shop.example", "correct horse battery").await;
+    assert_eq!(status, 200, "password kept");
+    assert_eq!(maria_session["agent"]["roles"], json!(["agent"]), "PUT replaced the roles too");
+    // A manager's console login may use the manager routes (the /admin dashboard), not the
+    // editors' API; an editor's login may use the editors' API, not the manager routes.
+    let boss = json!({"email": "mo@shop.example", "name": "Mo", "password": "manager password", "roles": ["manager"]});
+    assert_eq!(manager(&server, Method::POST, "/api/agents", Some(boss)).await.0, 201);
+    let (_, mo_session) = login(&server, "mo@shop.example", "manager password").await;
+    let mo_token = mo_session["token"].as_str().expect("token").to_owned();
+    assert_eq!(call(&http, &server, Method::GET, "/api/teams", Some(&mo_token), None).await.0, 200);
+    assert_eq!(call(&http, &server, Method::GET, "/api/metrics", Some(&mo_token), None).await.0, 200);
+    assert_eq!(call(&http, &server, Method::GET, "/api/kb/faq", Some(&mo_token), None).await.0, 403);
+    let editor = json!({"email": "ed@shop.example", "name": "Ed", "password": "editor password", "roles": ["editor"]});
+    assert_eq!(manager(&server, Method::POST, "/api/agents", Some(editor)).await.0, 201);
+    let (_, ed_session) = login(&server, "ed@shop.example", "editor password").await;
+    let ed_token = ed_session["token"].as_str().expect("token").to_owned();
+    assert_eq!(call(&http, &server, Method::GET, "/api/kb/faq", Some(&ed_token), None).await.0, 200);
+    assert_eq!(call(&http, &server, Method::GET, "/api/metrics", Some(&ed_token), None).await.0, 200);
+    assert_eq!(call(&http, &server, Method::GET, "/api/teams", Some(&ed_token), None).await.0, 403);
+    assert_eq!(call(&http, &server, Method::GET, "/api/export/ratings.csv", Some(&ed_token), None).await.0, 403);
     let (status, list) = manager(&server, Method::GET, "/api/agents", None).await;
-    assert_eq!((status, list["agents"].as_array().map(Vec::len)), (200, Some(2)));
+    assert_eq!((status, list["agents"].as_array().map(Vec::len)), (200, Some(4)));
     assert_eq!(manager(&server, Method::DELETE, &format!("/api/agents/{id}"), None).await.0, 204);
     assert_eq!(manager(&server, Method::GET, &format!("/api/agents/{id}"), None).await.0, 404);
     assert_eq!(manager(&server, Method::DELETE, "/api/teams/billing", None).await.0, 204);

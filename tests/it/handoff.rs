@@ -151,10 +151,12 @@ async fn the_bot_is_silent_while_an_agent_holds_the_chat_and_they_talk_with_typi
         .expect("count");
     assert_eq!(stored, 1);
 
-    // Closing: the visitor is told, and writing again brings the bot back.
+    // Closing: the visitor is told (and asked for a rating), and writing again brings the bot back.
     assert_eq!(ann.request(json!({"type": "close", "conversation": id})).await["type"], "ok");
     assert_eq!(ann.recv_about("released", &id).await["why"], "closed");
     visitor.recv_until(is_system_line).await;
+    let (ask, _) = visitor.recv_until(|f| f["type"] == "message").await;
+    assert_eq!((ask["from"].as_str(), ask["rating"].as_bool()), (Some("bot"), Some(true)), "{ask}");
     let (_, answer) = visitor.ask("how long does delivery take").await;
     assert_eq!(answer["from"], "bot", "the bot answers again after close: {answer}");
     server.stop().await;

@@ -6,6 +6,7 @@ mod agents;
 mod bad_input;
 mod body_flood;
 mod chat;
+mod csat;
 mod daily_updates;
 mod desk_client;
 mod edge;
