@@ -92,7 +92,9 @@ struct FileConfig {
 struct FileCsat {
     after_agent_close: Option<bool>,
     after_helpful_answer: Option<bool>,
+    after_inactivity_minutes: Option<u32>,
     min_days_between: Option<u32>,
+    sweep_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,8 +181,10 @@ pub struct Config {
     pub metrics: MetricsAccess,
     /// Receivers of `conversation.closed`, `handoff.requested`, `csat.submitted`.
     pub webhooks: Vec<crate::webhooks::WebhookConfig>,
-    /// Answer thresholds.
+    /// Answer thresholds, and when to ask for ratings.
     pub answers: AnswerPolicy,
+    /// How often quiet chats are looked for (`[csat] sweep_secs`).
+    pub inactivity_sweep: std::time::Duration,
     /// API tokens (hashed) for editors, the shop's systems, agents and managers.
     pub tokens: Vec<ApiToken>,
     /// Order lookups.
@@ -248,6 +252,7 @@ impl Default for Config {
             metrics: MetricsAccess::default(),
             webhooks: Vec::new(),
             answers: AnswerPolicy::default(),
+            inactivity_sweep: std::time::Duration::from_secs(60),
             tokens: Vec::new(),
             orders: OrdersConfig::default(),
             notice_webhook: None,
@@ -294,11 +299,23 @@ impl Config {
                 csat: crate::engine::CsatPolicy {
                     after_agent_close: file.csat.after_agent_close.unwrap_or(d.answers.csat.after_agent_close),
                     after_helpful_answer: file.csat.after_helpful_answer.unwrap_or(d.answers.csat.after_helpful_answer),
+                    after_inactivity_minutes: match file.csat.after_inactivity_minutes {
+                        Some(m) if m > 7 * 24 * 60 => {
+                            return Err(invalid("csat.after_inactivity_minutes", "must be 0 to 10080 (a week)"));
+                        }
+                        m => m.unwrap_or(d.answers.csat.after_inactivity_minutes),
+                    },
                     min_days_between: match file.csat.min_days_between {
                         Some(days) if days > 3650 => return Err(invalid("csat.min_days_between", "must be 0 to 3650")),
                         days => days.unwrap_or(d.answers.csat.min_days_between),
                     },
                 },
+            },
+            inactivity_sweep: match file.csat.sweep_secs {
+                Some(secs) if !(1..=3600).contains(&secs) => {
+                    return Err(invalid("csat.sweep_secs", "must be 1 to 3600"));
+                }
+                secs => secs.map_or(d.inactivity_sweep, std::time::Duration::from_secs),
             },
             handoff,
             tokens: file.tokens,

@@ -8,6 +8,7 @@
 //! A new conversation is [`pending`] (in memory only) until the visitor first writes or
 //! the shop identifies them; then the actor stores it together with its greeting.
 
+pub mod inactivity;
 pub mod pending;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,8 @@ enum Command {
     Rating { input: RatingInput, done: oneshot::Sender<Result<(), ProtocolError>> },
     /// Someone outside asked for a rating (API).
     RequestCsat { done: oneshot::Sender<Result<(), ActError>> },
+    /// The chat has been quiet for the configured time.
+    Inactive,
 }
 
 /// What a visitor says about the conversation, beside messages.
@@ -359,6 +362,12 @@ impl Hub {
         let gone = || ActError::Store(StoreError::NotFound(id));
         attachment.mailbox.send(Command::RequestCsat { done }).await.map_err(|_| gone())?;
         result.await.map_err(|_| gone())?
+    }
+
+    /// Tells a quiet conversation that it has been quiet (see [`inactivity`]).
+    pub async fn inactive(&self, id: ConversationId) {
+        let attachment = self.attach(id);
+        let _ = attachment.mailbox.send(Command::Inactive).await;
     }
 
     /// Tells the conversation where the desk placed it; never waits for the actor's step.
@@ -660,6 +669,13 @@ impl Actor {
                         Err(e) => Err(e.into()),
                     };
                     let _ = done.send(result);
+                }
+                Ok(Some(Command::Inactive)) => {
+                    // A lookup in flight means the chat is not quiet after all.
+                    if self.lookups_in_flight == 0 {
+                        let result = self.step(Event::Inactive).await;
+                        Done::Nobody.finish(result);
+                    }
                 }
                 Ok(Some(Command::Persist { done })) => {
                     let result = self.ensure_stored().await;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::handoff::Refusal;
 use super::{
-    AnswerFeedback, AnswerPolicy, ConversationState, CsatPolicy, Effect, NearMiss, Offer, RATING_CHANGE_MINUTES,
+    AnswerFeedback, AnswerPolicy, ConversationState, CsatPolicy, Effect, NearMiss, Offer, Owner, RATING_CHANGE_MINUTES,
     RELATED_ARTICLES, say_with, talk_to_person,
 };
 use crate::flows::BotScript;
@@ -145,6 +145,17 @@ pub(super) fn rate(
 pub(super) fn requested(state: &mut ConversationState, script: &BotScript) -> Vec<Effect> {
     if state.rated_at.is_some() {
         return vec![Effect::Refused(Refusal::AlreadyRated)];
+    }
+    vec![ask(state, script, None, "csat_question")]
+}
+
+/// The chat has been quiet: a chat the bot answered, with nothing left open (no flow, no
+/// contact form, no question pending), ends with a rating request. Person-held, queued and
+/// closed chats are the agents' to close.
+pub(super) fn inactive(state: &mut ConversationState, script: &BotScript, policy: &AnswerPolicy) -> Vec<Effect> {
+    let open = state.flow.is_some() || state.offline.is_some() || state.csat_pending;
+    if policy.csat.after_inactivity_minutes == 0 || state.owner != Owner::Bot || open {
+        return Vec::new();
     }
     vec![ask(state, script, None, "csat_question")]
 }

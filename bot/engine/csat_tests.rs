@@ -202,3 +202,21 @@ fn an_unhelpful_answer_with_nothing_else_offers_a_person() {
     });
     assert_eq!(said(&out), [(Sender::Bot, "unhelpful_person".to_owned())]);
 }
+
+#[test]
+fn a_quiet_chat_the_bot_answered_is_asked_once_but_not_one_a_person_holds() {
+    let mut chat = Chat::keyed();
+    answered(&mut chat);
+    let out = chat.step(Event::Inactive);
+    assert!(asks_rating(&out), "{out:?}");
+    assert!(chat.step(Event::Inactive).is_empty(), "the question is already open");
+
+    let mut held = Chat::held_by_ann();
+    held.act(AgentAction::Message { agent: ann().id, text: "Hi".into() });
+    assert!(held.step(Event::Inactive).is_empty(), "agents close their own chats");
+
+    let mut off = Chat::keyed();
+    off.policy.csat.after_inactivity_minutes = 0;
+    answered(&mut off);
+    assert!(off.step(Event::Inactive).is_empty());
+}

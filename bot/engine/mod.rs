@@ -274,6 +274,8 @@ pub enum Event {
     AnswerFeedback(AnswerFeedback),
     /// Someone outside the conversation (the shop's API) asks for a rating now.
     CsatRequested,
+    /// The chat has been quiet for the configured minutes: it is over.
+    Inactive,
     /// Results of an [`Effect::Search`].
     SearchResults {
         /// The visitor message searched for.
@@ -453,6 +455,7 @@ fn step_inner(
         Event::Rate { score, comment } => csat::rate(state, script, score, comment, now),
         Event::AnswerFeedback(feedback) => csat::feedback(state, script, policy, feedback),
         Event::CsatRequested => csat::requested(state, script),
+        Event::Inactive => csat::inactive(state, script, policy),
         Event::Notice { flow: flow_id, order } => {
             let slots = flow::order_slots(&order, &state.lang, script);
             let under_people = state.owner.is_people().then(|| state.clone());

@@ -22,6 +22,8 @@ pub struct CsatPolicy {
     pub after_agent_close: bool,
     /// Ask when the visitor says an answer helped.
     pub after_helpful_answer: bool,
+    /// Ask when a chat the bot answered has been quiet this many minutes (0: never).
+    pub after_inactivity_minutes: u32,
     /// Never ask the same visitor twice within this many days (0: no limit). The visitor
     /// is the conversation, or the same verified identity or e-mail across conversations.
     pub min_days_between: u32,
@@ -29,7 +31,7 @@ pub struct CsatPolicy {
 
 impl Default for CsatPolicy {
     fn default() -> Self {
-        Self { after_agent_close: true, after_helpful_answer: true, min_days_between: 30 }
+        Self { after_agent_close: true, after_helpful_answer: true, after_inactivity_minutes: 30, min_days_between: 30 }
     }
 }
 

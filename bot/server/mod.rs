@@ -270,6 +270,12 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let retention =
         crate::retention::Retention { store: Arc::clone(&store), hub: hub.clone(), policy: config.retention };
     tokio::spawn(retention.run(shutdown.clone()));
+    tokio::spawn(crate::conversations::inactivity::run(
+        hub.clone(),
+        config.answers.csat.after_inactivity_minutes,
+        config.inactivity_sweep,
+        shutdown.clone(),
+    ));
     let webhooks = crate::webhooks::Dispatcher {
         pool: pool.clone(),
         hooks: config.webhooks.clone(),

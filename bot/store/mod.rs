@@ -395,6 +395,15 @@ pub trait Store: Send + Sync + 'static {
     async fn open_offline_requests(&self, limit: u32) -> Result<Vec<StoredOfflineRequest>, StoreError>;
     /// Marks a request handled; false when it was handled already or does not exist.
     async fn close_offline_request(&self, id: i64, agent: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Conversations the bot holds whose last message is between `since` and `before`, in
+    /// which the visitor wrote and nobody was asked for a rating yet: candidates for a
+    /// rating request after inactivity. With the time of their last message.
+    async fn quiet_conversations(
+        &self,
+        since: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(ConversationId, DateTime<Utc>)>, StoreError>;
     /// When the same person (verified visitor id or e-mail) was last asked for a rating
     /// in another conversation.
     async fn visitor_last_csat_ask(&self, id: ConversationId) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -274,3 +274,45 @@ async fn the_same_person_is_not_asked_twice_within_30_days() {
     let third = ravi_with_a_person(&server, &mut ann).await;
     assert!(rating_ask(&third).is_some(), "asked again a month later: {third:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_chat_ends_with_a_rating_request() {
+    let clock = clock_at("2026-11-02T09:00:00Z");
+    let temp = tempfile::tempdir().expect("temp");
+    let mut config = test_config(temp.path());
+    config.answers.csat.after_inactivity_minutes = 30;
+    config.inactivity_sweep = Duration::from_millis(200);
+    let mut server = TestServer::start_with_clock(config, Arc::new(clock.clone())).await;
+    server.keep(temp);
+
+    let mut answered = server.client().await;
+    answered.start_conversation().await;
+    answered.ask("how long does delivery take").await;
+    let mut chatty = server.client().await;
+    chatty.start_conversation().await;
+    chatty.say("hello").await;
+    let mut in_a_flow = server.client().await;
+    in_a_flow.start_conversation().await;
+    in_a_flow.say("where is my order?").await;
+
+    // 20 minutes: not yet.
+    minutes(&clock, 20);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(answered.recv_within(Duration::from_millis(100)).await.is_none());
+    // 31 minutes: the answered chat is asked, once; small talk and an open flow are not.
+    minutes(&clock, 11);
+    let (ask, _) = answered.recv_until(|f| f["type"] == "message").await;
+    assert_eq!((ask["from"].as_str(), ask["rating"].as_bool()), (Some("bot"), Some(true)), "{ask}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(answered.recv_within(Duration::from_millis(100)).await.is_none(), "asked once");
+    assert!(chatty.recv_within(Duration::from_millis(100)).await.is_none(), "small talk only: not asked");
+    assert!(in_a_flow.recv_within(Duration::from_millis(100)).await.is_none(), "a flow is still open");
+    rate(&mut answered, "q1", 5, None).await;
+    answered.recv_until(|f| f["from"] == "bot").await;
+    let db = database(&server.data_dir).await;
+    let asked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversation_events WHERE kind = 'csat_asked'")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(asked, 1);
+}

@@ -36,7 +36,12 @@ pub const MANAGER_TOKEN: &str = "test-manager-token-0123456789";
 
 pub fn test_config(data_dir: &Path) -> Config {
     use supportbot::auth::{ApiToken, Role, hash_token};
+    let mut answers = supportbot::engine::AnswerPolicy::default();
+    // Tests that jump a driven clock must not see quiet-chat rating requests at random;
+    // `csat::a_quiet_chat_ends_with_a_rating_request` turns them on.
+    answers.csat.after_inactivity_minutes = 0;
     Config {
+        answers,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_owned(),
         kb_dir: std::env::var("TEST_KB_DIR").map_or_else(|_| repo_path("knowledge-base"), PathBuf::from),

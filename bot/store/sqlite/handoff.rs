@@ -137,3 +137,28 @@ pub(super) async fn visitor_last_csat_ask(
     .map_err(query_err("find the visitor's last rating request"))?;
     Ok(at.map(from_millis))
 }
+
+/// Bot-held conversations last active in `[since, before)` where the visitor wrote and no
+/// rating was asked for or given.
+pub(super) async fn quiet_conversations(
+    pool: &SqlitePool,
+    since: chrono::DateTime<chrono::Utc>,
+    before: chrono::DateTime<chrono::Utc>,
+    limit: u32,
+) -> Result<Vec<(ConversationId, chrono::DateTime<chrono::Utc>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.updated_at FROM conversations c \
+         WHERE c.owner_kind = 'bot' AND c.updated_at >= ? AND c.updated_at < ? \
+           AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'visitor') \
+           AND NOT EXISTS (SELECT 1 FROM conversation_events e WHERE e.conversation_id = c.id \
+                           AND e.kind IN ('csat_asked', 'rated')) \
+         ORDER BY c.updated_at LIMIT ?",
+    )
+    .bind(since.timestamp_millis())
+    .bind(before.timestamp_millis())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(query_err("find quiet conversations"))?;
+    rows.iter().map(|r| Ok((parse_id(r.get("id"), "conversations")?, from_millis(r.get("updated_at"))))).collect()
+}

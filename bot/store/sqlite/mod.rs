@@ -540,6 +540,15 @@ impl Store for SqliteStore {
         handoff::close_offline(&self.pool, id, agent, at).await
     }
 
+    async fn quiet_conversations(
+        &self,
+        since: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(ConversationId, DateTime<Utc>)>, StoreError> {
+        handoff::quiet_conversations(&self.pool, since, before, limit).await
+    }
+
     async fn visitor_last_csat_ask(&self, id: ConversationId) -> Result<Option<DateTime<Utc>>, StoreError> {
         handoff::visitor_last_csat_ask(&self.pool, id).await
     }
