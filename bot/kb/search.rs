@@ -263,6 +263,28 @@ impl KnowledgeBase {
         self.content.articles.iter().find(|a| a.lang == lang && a.slug == slug)
     }
 
+    /// The title of a document named `faq:<id>` or `article:<slug>` (an FAQ's question), in
+    /// English when it exists there, else in the first language that has it.
+    #[must_use]
+    pub fn title_of(&self, doc: &str) -> Option<String> {
+        let (kind, id) = doc.split_once(':')?;
+        let english = |lang: &str| lang == crate::lang::DEFAULT_LANG;
+        match kind {
+            "faq" => {
+                let all = self.content.faqs.iter().filter(|f| f.id == id);
+                let mut found: Vec<&FaqEntry> = all.collect();
+                found.sort_by_key(|f| !english(&f.lang));
+                found.first().map(|f| f.question.clone())
+            }
+            "article" => {
+                let mut found: Vec<&Article> = self.content.articles.iter().filter(|a| a.slug == id).collect();
+                found.sort_by_key(|a| !english(&a.lang));
+                found.first().map(|a| a.title.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// FAQ entries of a language, in file order.
     #[must_use]
     pub fn faqs(&self, lang: &str) -> Vec<&FaqEntry> {

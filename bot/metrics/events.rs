@@ -169,6 +169,7 @@ pub fn derive(
         }
     }
     let mut rated = Vec::new();
+    let voted_no = effects.iter().any(|e| matches!(e, Effect::RecordFeedback { helpful: false, .. }));
     for effect in effects {
         match effect {
             Effect::Say(reply) => {
@@ -186,7 +187,11 @@ pub fn derive(
                     events.push(ev(EventKind::AgentReplied).agent(agent).team(team));
                 }
             }
-            Effect::RecordGap { question, .. } => events.push(ev(EventKind::Fallback).detail(question.clone())),
+            // A "no" on an answer also files the question for editors; it was answered,
+            // so it is no fallback.
+            Effect::RecordGap { question, .. } if !voted_no => {
+                events.push(ev(EventKind::Fallback).detail(question.clone()));
+            }
             Effect::RequestHandoff { reason } => events.push(ev(EventKind::HandoffRequested).detail(reason.clone())),
             Effect::RecordFeedback { doc, helpful: true, .. } => {
                 events.push(ev(EventKind::Helpful).detail(doc.clone()));

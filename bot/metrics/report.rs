@@ -211,6 +211,8 @@ pub struct CsatSplit {
 pub struct AgentCsat {
     /// Agent id.
     pub agent: String,
+    /// Display name, when the agent still exists.
+    pub name: Option<String>,
     /// Their ratings.
     #[serde(flatten)]
     pub csat: Csat,
@@ -230,6 +232,8 @@ pub struct ReasonCount {
 pub struct ArticleFigures {
     /// `faq:<id>` or `article:<slug>`.
     pub doc: String,
+    /// Its title (an FAQ's question), when it is still in the knowledge base.
+    pub title: Option<String>,
     /// Times it was given as an answer.
     pub shown: usize,
     /// Times the visitor said it did not help.
@@ -247,6 +251,8 @@ pub struct ArticleFigures {
 pub struct Unanswered {
     /// The question as first asked.
     pub question: String,
+    /// The language of the conversation it was first asked in.
+    pub lang: String,
     /// Times asked (case and spacing ignored).
     pub count: usize,
     /// The last time.
@@ -406,12 +412,12 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
         human: Csat::of(&human),
         per_agent: per_agent
             .into_iter()
-            .map(|(agent, scores)| AgentCsat { agent: agent.to_owned(), csat: Csat::of(&scores) })
+            .map(|(agent, scores)| AgentCsat { agent: agent.to_owned(), name: None, csat: Csat::of(&scores) })
             .collect(),
     };
 
     let mut docs: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    let mut asked: HashMap<String, (String, usize, i64)> = HashMap::new();
+    let mut asked: HashMap<String, (String, usize, i64, String)> = HashMap::new();
     for c in &convs {
         for e in &c.events {
             let Some(detail) = e.detail.as_deref() else { continue };
@@ -421,7 +427,8 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
                 EventKind::Helpful => docs.entry(detail).or_default().2 += 1,
                 EventKind::Fallback => {
                     let key = detail.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-                    let entry = asked.entry(key).or_insert_with(|| (detail.trim().to_owned(), 0, e.at));
+                    let lang = c.lang.clone().unwrap_or_else(|| crate::lang::DEFAULT_LANG.to_owned());
+                    let entry = asked.entry(key).or_insert_with(|| (detail.trim().to_owned(), 0, e.at, lang));
                     entry.1 += 1;
                     entry.2 = entry.2.max(e.at);
                 }
@@ -433,6 +440,7 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
         .into_iter()
         .map(|(doc, (shown, unhelpful, helpful))| ArticleFigures {
             doc: doc.to_owned(),
+            title: None,
             shown,
             unhelpful,
             helpful,
@@ -441,12 +449,12 @@ pub fn compute(facts: &[ConversationFacts], filter: &MetricsFilter) -> MetricsRe
         })
         .collect();
     articles.sort_by(|a, b| b.shown.cmp(&a.shown).then_with(|| a.doc.cmp(&b.doc)));
-    let mut unanswered: Vec<(String, usize, i64)> = asked.into_values().collect();
+    let mut unanswered: Vec<(String, usize, i64, String)> = asked.into_values().collect();
     unanswered.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.2.cmp(&a.2)).then_with(|| a.0.cmp(&b.0)));
     let unanswered = unanswered
         .into_iter()
         .take(20)
-        .map(|(question, count, last)| Unanswered { question, count, last_asked: at_string(last) })
+        .map(|(question, count, last, lang)| Unanswered { question, lang, count, last_asked: at_string(last) })
         .collect();
 
     let mut by_open = convs.clone();

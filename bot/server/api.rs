@@ -142,11 +142,14 @@ impl<R: RequiredRole> FromRequestParts<AppState> for Caller<R> {
                     Ok(agent) if agent.roles.iter().any(|r| R::ACCOUNT_ROLES.contains(r)) => {
                         Ok(Self { name: format!("account:{}", agent.id), role: PhantomData })
                     }
-                    Ok(agent) => Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        format!("account {} lacks the {} role", agent.email, R::ROLE.as_str()),
-                    )),
+                    Ok(agent) => {
+                        let roles: Vec<&str> = R::ACCOUNT_ROLES.iter().map(|r| r.as_str()).collect();
+                        Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "forbidden",
+                            format!("account {} lacks the {} role", agent.email, roles.join(" or ")),
+                        ))
+                    }
                     Err(e) => Err(ApiError::new(
                         StatusCode::UNAUTHORIZED,
                         "unauthorized",

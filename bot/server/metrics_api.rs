@@ -90,7 +90,19 @@ async fn metrics(
     let facts = report::load(&state.pool, filter.from, filter.to)
         .await
         .map_err(|e| ApiError::internal("cannot read the event log", &e))?;
-    Ok(Json(report::compute(&facts, &filter)).into_response())
+    let mut report = report::compute(&facts, &filter);
+    if let Some(kb) = state.kb.load_full() {
+        for row in &mut report.articles {
+            row.title = kb.title_of(&row.doc);
+        }
+    }
+    // Names for people, so readers who may not list agents (editors) see them too.
+    if let Ok(agents) = state.accounts.list_agents().await {
+        for row in &mut report.csat.per_agent {
+            row.name = agents.iter().find(|a| a.id.to_string() == row.agent).map(|a| a.name.clone());
+        }
+    }
+    Ok(Json(report).into_response())
 }
 
 /// `from`/`to` of an export (default: the last 30 days), nothing else.

@@ -2,7 +2,9 @@
 // the real server: thumbs on a knowledge-base answer (by keyboard), a "no" that offers other
 // articles and a person, a "yes" that asks for a rating, the rating control used with the
 // keyboard alone (radio group, comment, Enter), a changed mind, and the state kept across a
-// reload. What was stored is read back through the manager's CSV export.
+// reload. What was stored is read back through the manager's CSV export. Then the whole
+// loop: an agent closes a chat in the console, the visitor rates it in the widget, and a
+// manager sees the rating on the /admin dashboard.
 //
 // Screenshots go to $CSAT_SHOTS_DIR (default /tmp): csat-*.png.
 import assert from 'node:assert/strict';
@@ -168,5 +170,77 @@ describe('ratings and "did this help?" in the widget', () => {
     await until(async () => (await page.locator(sel.rated).isVisible()) && (await page.locator(sel.rated).innerText()).includes('2 of 5'), 'rated after reload');
     assert.deepEqual(page.errors, []);
     await page.context().close();
+  });
+
+  test('closed in the agent console, rated in the widget, seen on the dashboard', async () => {
+    const demo = server.demoAgent();
+    assert.ok(demo, 'the server printed its demo agent');
+    const listed = await (await fetch(`${server.url}/api/agents`, {
+      headers: { authorization: `Bearer ${MANAGER_SECRET}` },
+    })).json();
+    const demoName = listed.agents.find((a) => a.email === demo.email).name;
+    const agentCtx = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    const agent = await agentCtx.newPage();
+    agent.setDefaultTimeout(T);
+    await agent.goto(`${server.url}/agent`);
+    await agent.locator('#login-email').fill(demo.email);
+    await agent.locator('#login-password').fill(demo.password);
+    await agent.locator('#login-password').press('Enter');
+    await agent.locator('#conn.online').waitFor();
+
+    const visitorCtx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    const visitor = await visitorCtx.newPage();
+    visitor.errors = [];
+    visitor.on('pageerror', (e) => visitor.errors.push(String(e)));
+    visitor.setDefaultTimeout(T);
+    await visitor.goto(`${server.url}/`);
+    await visitor.locator(sel.launcher).click();
+    await visitor.locator(sel.input).fill('talk to a person');
+    await visitor.locator(sel.input).press('Enter');
+    await agent.locator('#offers .offer button.accept').click();
+    await agent.locator('#input').fill('So sorry! A replacement is on its way today.');
+    await agent.locator('#input').press('Enter');
+    await visitor.locator(`${W} .log .msg.from-agent`).waitFor();
+    await agent.locator('#btn-close').click();
+    await agent.locator('#confirm-go').click();
+    await agent.locator('#chat-empty').waitFor({ state: 'visible' });
+
+    // The widget asks; the visitor rates 5 with a comment.
+    const form = visitor.locator(sel.rate);
+    await form.waitFor();
+    assert.match(await visitor.locator(sel.bot).last().innerText(), /How was your chat with our team/);
+    await form.locator('.scale label').nth(4).click();
+    await form.locator('.rate-comment').fill('Fixed in two minutes');
+    await form.locator('button.primary').click();
+    await until(async () => (await visitor.locator(sel.rated).innerText()).includes('5 of 5'), 'rated 5');
+    await visitor.screenshot({ path: path.join(SHOTS, 'csat-after-agent.png') });
+
+    // A manager logs in to the dashboard and finds the rating under the demo agent's name.
+    const password = 'manager password for the dashboard';
+    const res = await fetch(`${server.url}/api/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${MANAGER_SECRET}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'boss@shop.test', name: 'Boss', password, roles: ['manager'] }),
+    });
+    assert.equal(res.status, 201);
+    const adminCtx = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    const admin = await adminCtx.newPage();
+    admin.errors = [];
+    admin.on('pageerror', (e) => admin.errors.push(String(e)));
+    admin.setDefaultTimeout(T);
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#login-email').fill('boss@shop.test');
+    await admin.locator('#login-password').fill(password);
+    await admin.locator('#login-password').press('Enter');
+    await admin.locator('#dash').waitFor({ state: 'visible' });
+    const byAgent = admin.locator('#csat-agents');
+    await until(async () => (await byAgent.innerText()).includes(demoName), 'the agent in the CSAT table');
+    const row = byAgent.locator('tr', { hasText: demoName });
+    assert.match(await row.innerText(), /\b1\b[\s\S]*5(\.0)?/);
+    assert.match(await admin.locator('#tiles').innerText(), /5(\.0)?/);
+    await admin.screenshot({ path: path.join(SHOTS, 'csat-dashboard.png'), fullPage: true });
+    assert.deepEqual(visitor.errors, []);
+    assert.deepEqual(admin.errors, []);
+    await Promise.all([agentCtx.close(), visitorCtx.close(), adminCtx.close()]);
   });
 });
