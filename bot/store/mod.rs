@@ -142,8 +142,10 @@ pub struct ConversationExport {
     pub messages: Vec<ChatMessage>,
     /// Questions recorded as unanswered: (seq, text).
     pub unanswered: Vec<(Seq, String)>,
-    /// Satisfaction ratings: (score, when).
-    pub ratings: Vec<(u8, String)>,
+    /// Satisfaction ratings: (score, when, the visitor's comment).
+    pub ratings: Vec<(u8, String, Option<String>)>,
+    /// "Did this help?" votes: (answer seq, yes or no).
+    pub answer_votes: Vec<(Seq, bool)>,
     /// Orders linked to the conversation.
     pub orders: Vec<String>,
 }

@@ -168,7 +168,7 @@ async fn did_this_help_is_one_vote_per_answer_and_a_no_offers_more() {
     let clock = clock_at("2026-11-02T09:00:00Z");
     let server = started(&clock).await;
     let mut visitor = server.client().await;
-    visitor.start_conversation().await;
+    let id = visitor.start_conversation().await["conversation_id"].as_str().expect("id").to_owned();
     let (echo, answer) = visitor.ask("how long does delivery take").await;
     assert!(answer["source"].is_object(), "{answer}");
     let seq = answer["seq"].as_i64().expect("seq");
@@ -198,6 +198,13 @@ async fn did_this_help_is_one_vote_per_answer_and_a_no_offers_more() {
         sqlx::query_as("SELECT seq, doc, helpful FROM answer_feedback").fetch_all(&db).await.expect("votes");
     assert_eq!(votes, [(seq, doc.clone(), false)]);
     let http = reqwest::Client::new();
+    let export = server.url(&format!("/api/privacy/conversations?conversation={id}"));
+    let (_, _, export) = api_call(&http, export, Method::GET, Some(MANAGER_TOKEN), None).await;
+    assert_eq!(
+        export["conversations"][0]["answer_votes"],
+        json!([[seq, false]]),
+        "a person's votes are theirs: {export}"
+    );
     let (_, _, gaps) = api_call(&http, server.url("/api/kb/gaps"), Method::GET, Some(EDITOR_TOKEN), None).await;
     assert!(gaps.to_string().contains("how long does delivery take"), "the question feeds the gaps: {gaps}");
 

@@ -134,13 +134,24 @@ pub(super) async fn export(pool: &SqlitePool, id: ConversationId) -> Result<Opti
         .iter()
         .map(|r| (Seq(r.get("seq")), r.get("question")))
         .collect();
-    let ratings = sqlx::query("SELECT score, at FROM csat WHERE conversation_id = ? ORDER BY at")
+    let ratings = sqlx::query("SELECT score, at, comment FROM csat WHERE conversation_id = ? ORDER BY at")
         .bind(&key)
         .fetch_all(pool)
         .await
         .map_err(query_err("export ratings"))?
         .iter()
-        .map(|r| (u8::try_from(r.get::<i64, _>("score")).unwrap_or(0), format_at(from_millis(r.get("at")))))
+        .map(|r| {
+            let score = u8::try_from(r.get::<i64, _>("score")).unwrap_or(0);
+            (score, format_at(from_millis(r.get("at"))), r.get("comment"))
+        })
+        .collect();
+    let answer_votes = sqlx::query("SELECT seq, helpful FROM answer_feedback WHERE conversation_id = ? ORDER BY seq")
+        .bind(&key)
+        .fetch_all(pool)
+        .await
+        .map_err(query_err("export answer votes"))?
+        .iter()
+        .map(|r| (Seq(r.get("seq")), r.get("helpful")))
         .collect();
     let orders = sqlx::query("SELECT order_id FROM order_links WHERE conversation_id = ? ORDER BY at")
         .bind(&key)
@@ -162,6 +173,7 @@ pub(super) async fn export(pool: &SqlitePool, id: ConversationId) -> Result<Opti
         messages,
         unanswered,
         ratings,
+        answer_votes,
         orders,
     }))
 }
