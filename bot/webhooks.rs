@@ -100,6 +100,10 @@ pub fn backoff(failures: i64) -> chrono::Duration {
     chrono::Duration::seconds(1_i64 << failures.clamp(0, 12)).min(chrono::Duration::hours(1))
 }
 
+/// How long finished deliveries stay in the outbox (for looking into a receiver's
+/// trouble) before they are deleted.
+pub const KEEP_FINISHED: chrono::Duration = chrono::Duration::days(30);
+
 /// Copies new events into the outbox and delivers what is due.
 pub struct Dispatcher {
     /// The database.
@@ -125,7 +129,15 @@ impl Dispatcher {
                 return;
             }
         };
+        let mut pruned_at: Option<DateTime<Utc>> = None;
         loop {
+            let now = self.clock.now();
+            if pruned_at.is_none_or(|at| now - at > chrono::Duration::hours(1)) {
+                pruned_at = Some(now);
+                if let Err(e) = self.prune(now).await {
+                    warn!(error = %e, "webhooks: cannot prune finished deliveries");
+                }
+            }
             if let Err(e) = self.enqueue().await {
                 warn!(error = %e, "webhooks: cannot read new events");
             }
@@ -138,6 +150,19 @@ impl Dispatcher {
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
+    }
+
+    /// Deletes deliveries finished (delivered or given up) more than [`KEEP_FINISHED`] ago.
+    async fn prune(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let before = (now - KEEP_FINISHED).timestamp_millis();
+        let done = sqlx::query(
+            "DELETE FROM webhook_outbox WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) \
+             AND COALESCE(delivered_at, failed_at) < ?",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Moves events after the cursor into the outbox, one row per subscribed hook.
@@ -162,13 +187,15 @@ impl Dispatcher {
             let body = event_body(row, kind);
             for hook in self.hooks.iter().filter(|h| h.wants(kind)) {
                 sqlx::query(
-                    "INSERT OR IGNORE INTO webhook_outbox (url, event_id, event_type, body, next_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO webhook_outbox (url, event_id, event_type, body, next_at, conversation_id) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&hook.url)
                 .bind(row.get::<i64, _>("id"))
                 .bind(kind)
                 .bind(&body)
                 .bind(now)
+                .bind(row.get::<String, _>("conversation_id"))
                 .execute(&mut *tx)
                 .await?;
             }

@@ -12,7 +12,7 @@ use supportbot::clock::ManualClock;
 use supportbot::webhooks::{WebhookConfig, verify};
 
 use crate::desk_client::{AgentClient, add_agent};
-use crate::harness::{TestServer, test_config};
+use crate::harness::{MANAGER_TOKEN, TestServer, api_call, count_rows, database, test_config};
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
 
@@ -159,5 +159,34 @@ async fn signed_events_are_retried_and_delivered_exactly_once_across_a_restart()
         let ok = r.attempts.iter().filter(|(_, _, s)| *s == 200).count();
         assert_eq!(ok, 4, "each event accepted exactly once: {:?}", r.attempts);
     }
+
+    // A deleted conversation takes its deliveries (whose bodies quote it) with it.
+    let db = database(temp.path()).await;
+    let outbox = |id: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webhook_outbox WHERE conversation_id = ?")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(outbox(second_id.clone()).await, 1);
+    let url = server.url(&format!("/api/privacy/conversations?conversation={second_id}"));
+    let (status, _, _) =
+        api_call(&reqwest::Client::new(), url, reqwest::Method::DELETE, Some(MANAGER_TOKEN), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(outbox(second_id).await, 0);
+    // Finished deliveries are kept 30 days, then pruned.
+    assert_eq!(count_rows(&db, "webhook_outbox").await, 3);
+    clock.advance(chrono::Duration::days(31));
+    for _ in 0..40 {
+        if count_rows(&db, "webhook_outbox").await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count_rows(&db, "webhook_outbox").await, 0, "pruned after 30 days");
     server.stop().await;
 }
