@@ -321,7 +321,8 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
             email = demo.email.as_str(),
             password = demo.password.as_str(),
             "no agents were set up, so a demo agent was created: log in as {} with password {} \
-             (shown only now; change it with `supportbot agents password --email {}`)",
+             at /agent (chats) and /admin (dashboard) (shown only now; change it with \
+             `supportbot agents password --email {}`)",
             demo.email,
             demo.password,
             demo.email

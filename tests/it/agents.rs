@@ -164,8 +164,9 @@ async fn managers_alone_manage_agents_and_teams() {
     let http = reqwest::Client::new();
     // Without the manager role: no token, another role, an agent's session (a login without
     // the role is known but not allowed).
-    let demo = server.demo_agent().expect("demo agent on an empty start").clone();
-    let (_, session) = login(&server, &demo.email, &demo.password).await;
+    let agent = json!({"email": "al@shop.example", "name": "Al", "password": "agent password", "roles": ["agent"]});
+    assert_eq!(manager(&server, Method::POST, "/api/agents", Some(agent)).await.0, 201);
+    let (_, session) = login(&server, "al@shop.example", "agent password").await;
     let session_token = session["token"].as_str().expect("token").to_owned();
     for (path, method) in
         [("/api/agents", Method::GET), ("/api/teams", Method::POST), ("/api/agents/x", Method::DELETE)]
@@ -240,7 +241,7 @@ async fn managers_alone_manage_agents_and_teams() {
     assert_eq!(call(&http, &server, Method::GET, "/api/teams", Some(&ed_token), None).await.0, 403);
     assert_eq!(call(&http, &server, Method::GET, "/api/export/ratings.csv", Some(&ed_token), None).await.0, 403);
     let (status, list) = manager(&server, Method::GET, "/api/agents", None).await;
-    assert_eq!((status, list["agents"].as_array().map(Vec::len)), (200, Some(4)));
+    assert_eq!((status, list["agents"].as_array().map(Vec::len)), (200, Some(5)));
     assert_eq!(manager(&server, Method::DELETE, &format!("/api/agents/{id}"), None).await.0, 204);
     assert_eq!(manager(&server, Method::GET, &format!("/api/agents/{id}"), None).await.0, 404);
     assert_eq!(manager(&server, Method::DELETE, "/api/teams/billing", None).await.0, 204);
@@ -301,6 +302,7 @@ async fn an_empty_start_creates_a_demo_agent_with_a_random_password() {
     let (status, session) = login(&server, &demo.email, &demo.password).await;
     assert_eq!(status, 200, "{session}");
     assert_eq!((&session["agent"]["name"], &session["agent"]["teams"]), (&json!("Demo Agent"), &json!(["support"])));
+    assert_eq!(session["agent"]["roles"], json!(["agent", "manager", "editor"]), "one account tries everything");
     let temp = server.stop().await.expect("temp dir");
     // The next start finds an agent and makes none; another empty start gets another password.
     let mut again = TestServer::start_with(test_config(temp.path())).await;

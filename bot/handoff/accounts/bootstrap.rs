@@ -226,7 +226,7 @@ impl Accounts {
     }
 
     /// When there are no agents at all, creates the demo agent ([`DEMO_EMAIL`], "Demo
-    /// Agent", team [`DEMO_TEAM`]) with a random password and returns it, so start-up can
+    /// Agent", team [`DEMO_TEAM`], roles agent, manager and editor) with a random password and returns it, so start-up can
     /// print it once. Call it after [`Accounts::sync_config`]: configured agents count.
     ///
     /// # Errors
@@ -246,6 +246,9 @@ impl Accounts {
             name: "Demo Agent".to_owned(),
             password: Some(password.clone()),
             teams: vec![DEMO_TEAM.to_owned()],
+            // One account to try everything on a fresh start: chats (/agent), the
+            // dashboard and the knowledge base (/admin).
+            roles: vec![AgentRole::Agent, AgentRole::Manager, AgentRole::Editor],
             ..AgentDraft::default()
         };
         match self.create_agent(draft).await {
