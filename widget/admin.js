@@ -987,6 +987,8 @@
     button.disabled = true;
     button.textContent = 'Preparing…';
     var q = 'from=' + encodeURIComponent(f.from) + '&to=' + encodeURIComponent(addDays(f.to, 1));
+    // The same filters as the figures on screen.
+    ['team', 'agent', 'lang'].forEach(function (k) { if (f[k]) q += '&' + k + '=' + encodeURIComponent(f[k]); });
     fetch('/api/export/' + kind + '.csv?' + q, { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' }).then(function (res) {
       if (res.ok) return res.blob();
       return res.text().then(function (t) {

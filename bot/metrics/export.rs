@@ -31,6 +31,32 @@ fn millis(at: Option<i64>) -> String {
     at.and_then(DateTime::from_timestamp_millis).map(format_at).unwrap_or_default()
 }
 
+/// Which conversations an export covers besides its range: the same filters as the
+/// report (`docs/metrics.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportFilter {
+    /// Only chats a team queued or held.
+    pub team: Option<String>,
+    /// Only chats an agent held, replied in, transferred or closed.
+    pub agent: Option<String>,
+    /// Only chats in this language (`zh` matches `zh-Hans` and `zh-Hant`).
+    pub lang: Option<String>,
+}
+
+/// The SQL condition on conversation `c` for [`ExportFilter`], with binds ?3 (the primary
+/// language subtag, as the report matches languages), ?4 (team), ?5 (agent).
+const FILTERED: &str = "(?3 IS NULL OR lower(CASE WHEN instr(COALESCE(c.lang, 'en'), '-') > 0 \
+       THEN substr(COALESCE(c.lang, 'en'), 1, instr(COALESCE(c.lang, 'en'), '-') - 1) \
+       ELSE COALESCE(c.lang, 'en') END) = lower(?3)) \
+     AND (?4 IS NULL OR EXISTS (SELECT 1 FROM conversation_events f WHERE f.conversation_id = c.id AND f.team = ?4)) \
+     AND (?5 IS NULL OR EXISTS (SELECT 1 FROM conversation_events f WHERE f.conversation_id = c.id AND f.agent = ?5))";
+
+impl ExportFilter {
+    fn primary_lang(&self) -> Option<String> {
+        self.lang.as_deref().map(|l| l.split('-').next().unwrap_or(l).to_owned())
+    }
+}
+
 fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ExportError> {
     writer.into_inner().map_err(|e| ExportError::Finish(e.to_string()))
 }
@@ -39,8 +65,13 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ExportError> {
 ///
 /// # Errors
 /// When the database cannot be read.
-pub async fn conversations(pool: &SqlitePool, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<u8>, ExportError> {
-    let rows = sqlx::query(
+pub async fn conversations(
+    pool: &SqlitePool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filter: &ExportFilter,
+) -> Result<Vec<u8>, ExportError> {
+    let sql = format!(
         "SELECT c.id, c.created_at, c.lang, c.page_url, c.owner_kind, c.handoff_reason, c.closed_at, \
            (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'visitor') AS visitor_messages, \
            EXISTS (SELECT 1 FROM conversation_events e WHERE e.conversation_id = c.id \
@@ -52,12 +83,17 @@ pub async fn conversations(pool: &SqlitePool, from: DateTime<Utc>, to: DateTime<
            (SELECT s.score FROM csat s WHERE s.conversation_id = c.id ORDER BY s.at DESC, s.id DESC LIMIT 1) AS rating, \
            (SELECT s.comment FROM csat s WHERE s.conversation_id = c.id ORDER BY s.at DESC, s.id DESC LIMIT 1) \
              AS rating_comment \
-         FROM conversations c WHERE c.created_at >= ? AND c.created_at < ? ORDER BY c.created_at, c.id",
-    )
-    .bind(from.timestamp_millis())
-    .bind(to.timestamp_millis())
-    .fetch_all(pool)
-    .await?;
+         FROM conversations c WHERE c.created_at >= ?1 AND c.created_at < ?2 AND {FILTERED} \
+         ORDER BY c.created_at, c.id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from.timestamp_millis())
+        .bind(to.timestamp_millis())
+        .bind(filter.primary_lang())
+        .bind(&filter.team)
+        .bind(&filter.agent)
+        .fetch_all(pool)
+        .await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
         "conversation_id",
@@ -100,17 +136,26 @@ pub async fn conversations(pool: &SqlitePool, from: DateTime<Utc>, to: DateTime<
 ///
 /// # Errors
 /// When the database cannot be read.
-pub async fn ratings(pool: &SqlitePool, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<u8>, ExportError> {
-    let rows = sqlx::query(
+pub async fn ratings(
+    pool: &SqlitePool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filter: &ExportFilter,
+) -> Result<Vec<u8>, ExportError> {
+    let sql = format!(
         "SELECT s.conversation_id, s.at, s.score, s.comment, s.resolved_by, s.agent, s.team, \
                 COALESCE(s.lang, c.lang) AS lang, s.topic, s.channel \
          FROM csat s JOIN conversations c ON c.id = s.conversation_id \
-         WHERE s.at >= ? AND s.at < ? ORDER BY s.at, s.id",
-    )
-    .bind(from.timestamp_millis())
-    .bind(to.timestamp_millis())
-    .fetch_all(pool)
-    .await?;
+         WHERE s.at >= ?1 AND s.at < ?2 AND {FILTERED} ORDER BY s.at, s.id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from.timestamp_millis())
+        .bind(to.timestamp_millis())
+        .bind(filter.primary_lang())
+        .bind(&filter.team)
+        .bind(&filter.agent)
+        .fetch_all(pool)
+        .await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
         "conversation_id",

@@ -15,7 +15,7 @@ use super::AppState;
 use super::api::{ApiError, Caller, Manager, Reader};
 use super::client_addr::ClientAddr;
 use crate::kb::editor::FieldError;
-use crate::metrics::export;
+use crate::metrics::export::{self, ExportFilter};
 use crate::metrics::report::{self, Interval, MetricsFilter};
 
 /// Longest range one request may cover.
@@ -105,15 +105,16 @@ async fn metrics(
     Ok(Json(report).into_response())
 }
 
-/// `from`/`to` of an export (default: the last 30 days), nothing else.
+/// The range (default: the last 30 days) and filters of an export.
 fn export_range(
     params: &HashMap<String, String>,
     now: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), Vec<FieldError>> {
+) -> Result<(DateTime<Utc>, DateTime<Utc>, ExportFilter), Vec<FieldError>> {
+    let known = ["from", "to", "team", "agent", "lang"];
     let mut errors: Vec<FieldError> = params
         .keys()
-        .filter(|k| !["from", "to"].contains(&k.as_str()))
-        .map(|k| field(k, "unknown parameter (from, to)"))
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| field(k, "unknown parameter (from, to, team, agent, lang)"))
         .collect();
     let mut time = |name: &str, default: DateTime<Utc>| match params.get(name) {
         None => default,
@@ -129,7 +130,9 @@ fn export_range(
     } else if to - from > Duration::days(MAX_RANGE_DAYS) {
         errors.push(field("from", "the range may cover at most 400 days"));
     }
-    if errors.is_empty() { Ok((from, to)) } else { Err(errors) }
+    let text = |name: &str| params.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let filter = ExportFilter { team: text("team"), agent: text("agent"), lang: text("lang") };
+    if errors.is_empty() { Ok((from, to, filter)) } else { Err(errors) }
 }
 
 fn csv_download(name: &str, body: Vec<u8>) -> Response {
@@ -145,28 +148,30 @@ fn csv_download(name: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `GET /api/export/conversations.csv?from=&to=`: conversations opened in the range.
+/// `GET /api/export/conversations.csv?from=&to=&team=&agent=&lang=`: conversations opened
+/// in the range.
 async fn export_conversations(
     _caller: Caller<Manager>,
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = export_range(&params, state.hub.now()).map_err(ApiError::invalid)?;
-    let body = export::conversations(&state.pool, from, to)
+    let (from, to, filter) = export_range(&params, state.hub.now()).map_err(ApiError::invalid)?;
+    let body = export::conversations(&state.pool, from, to, &filter)
         .await
         .map_err(|e| ApiError::internal("cannot export conversations", &e))?;
     Ok(csv_download("conversations.csv", body))
 }
 
-/// `GET /api/export/ratings.csv?from=&to=`: ratings given in the range.
+/// `GET /api/export/ratings.csv?from=&to=&team=&agent=&lang=`: ratings given in the range.
 async fn export_ratings(
     _caller: Caller<Manager>,
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = export_range(&params, state.hub.now()).map_err(ApiError::invalid)?;
-    let body =
-        export::ratings(&state.pool, from, to).await.map_err(|e| ApiError::internal("cannot export ratings", &e))?;
+    let (from, to, filter) = export_range(&params, state.hub.now()).map_err(ApiError::invalid)?;
+    let body = export::ratings(&state.pool, from, to, &filter)
+        .await
+        .map_err(|e| ApiError::internal("cannot export ratings", &e))?;
     Ok(csv_download("ratings.csv", body))
 }
 

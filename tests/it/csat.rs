@@ -147,6 +147,18 @@ async fn a_close_asks_once_and_the_rating_names_who_resolved_it() {
     let cell = |name: &str| rows[0].get(headers.iter().position(|h| h == name).expect(name)).unwrap_or_default();
     assert_eq!((cell("conversation_id"), cell("score"), cell("resolved_by")), (conversation.as_str(), "2", "agent"));
     assert_eq!((cell("agent"), cell("team")), (ann_id.as_str(), "support"));
+    // The export takes the report's filters: Ann held the rated chat; nobody wrote Polish.
+    let export = |query: &str| {
+        let url = server.url(&format!("/api/export/ratings.csv?from=2026-11-01&to=2026-11-03&{query}"));
+        let http = http.clone();
+        async move { http.get(url).bearer_auth(MANAGER_TOKEN).send().await.expect("export").text().await.expect("csv") }
+    };
+    assert_eq!(export(&format!("agent={ann_id}")).await.lines().count(), 2, "header and Ann's rating");
+    assert_eq!(export("team=support&lang=en-GB").await.lines().count(), 2);
+    assert_eq!(export("lang=pl").await.lines().count(), 1, "only the header");
+    let url = server.url("/api/export/conversations.csv?colour=red");
+    let (status, _, bad) = api_call(&http, url, Method::GET, Some(MANAGER_TOKEN), None).await;
+    assert_eq!((status, bad["fields"][0]["field"].as_str()), (422, Some("colour")));
     // The editors' token may not export.
     let (status, _, _) =
         api_call(&http, server.url("/api/export/ratings.csv"), Method::GET, Some(EDITOR_TOKEN), None).await;
