@@ -86,6 +86,7 @@ impl Telemetry {
         describe("supportbot_search_seconds", Some(Unit::Seconds), "One knowledge-base search.");
         describe("supportbot_handoffs_total", None, "Chats handed to people.");
         describe("supportbot_errors_total", None, "Errors answered to clients, by kind.");
+        describe("supportbot_agent_errors_total", None, "Errors answered on agent sockets, by code.");
         let gauge = |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
         let histogram = |name: &'static str| recorder.register_histogram(&Key::from_static_name(name), &METADATA);
         let inner = Inner {
@@ -135,6 +136,12 @@ impl Telemetry {
     /// An error answered to a client (`kind` is a fixed code such as `bad_json`).
     pub fn error(&self, kind: &'static str) {
         let key = Key::from_parts("supportbot_errors_total", vec![Label::new("kind", kind)]);
+        self.inner.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// An error answered on an agent socket (`code` as in the agent protocol).
+    pub fn agent_error(&self, code: &'static str) {
+        let key = Key::from_parts("supportbot_agent_errors_total", vec![Label::new("code", code)]);
         self.inner.recorder.register_counter(&key, &METADATA).increment(1);
     }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::telemetry::Peer;
+use crate::telemetry::{Peer, Telemetry};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
@@ -247,7 +247,7 @@ async fn session(socket: WebSocket, state: AppState) {
         let frame = tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep_until(deadline) => {
-                let _ = send_error(&mut tx, None, &refused("auth_timeout", "No \"auth\" frame in time; closing.")).await;
+                let _ = send_error(&mut tx, state.hub.telemetry(), None, &refused("auth_timeout", "No \"auth\" frame in time; closing.")).await;
                 let _ = close(&mut tx, CLOSE_AUTH_TIMEOUT, "auth timeout").await;
                 return;
             }
@@ -257,7 +257,13 @@ async fn session(socket: WebSocket, state: AppState) {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Binary(_))) => {
-                let _ = send_error(&mut tx, None, &refused("binary_not_supported", "Send JSON text frames.")).await;
+                let _ = send_error(
+                    &mut tx,
+                    state.hub.telemetry(),
+                    None,
+                    &refused("binary_not_supported", "Send JSON text frames."),
+                )
+                .await;
                 continue;
             }
             Some(Err(e)) => {
@@ -266,7 +272,8 @@ async fn session(socket: WebSocket, state: AppState) {
                     ReadError::InvalidUtf8 => ("invalid_utf8", CLOSE_INVALID_PAYLOAD),
                     ReadError::Other => return,
                 };
-                let _ = send_error(&mut tx, None, &refused(code, "Unreadable frame; closing.")).await;
+                let _ = send_error(&mut tx, state.hub.telemetry(), None, &refused(code, "Unreadable frame; closing."))
+                    .await;
                 let _ = close(&mut tx, close_code, code).await;
                 return;
             }
@@ -275,11 +282,16 @@ async fn session(socket: WebSocket, state: AppState) {
         match decode(text.as_str()) {
             Ok(Frame::Auth { token, resume }) => break (token, resume),
             Ok(_) => {
-                let _ =
-                    send_error(&mut tx, None, &refused("auth_required", "Send \"auth\" before anything else.")).await;
+                let _ = send_error(
+                    &mut tx,
+                    state.hub.telemetry(),
+                    None,
+                    &refused("auth_required", "Send \"auth\" before anything else."),
+                )
+                .await;
             }
             Err(e) => {
-                let _ = send_error(&mut tx, None, &e).await;
+                let _ = send_error(&mut tx, state.hub.telemetry(), None, &e).await;
             }
         }
     };
@@ -288,7 +300,7 @@ async fn session(socket: WebSocket, state: AppState) {
         Ok(agent) if takes_chats(&agent) => agent,
         Ok(_) => {
             let e = refused("forbidden", "This account has no agent role; it cannot take chats.");
-            let _ = send_error(&mut tx, None, &e).await;
+            let _ = send_error(&mut tx, state.hub.telemetry(), None, &e).await;
             let _ = close(&mut tx, CLOSE_UNAUTHORIZED, "forbidden").await;
             return;
         }
@@ -296,6 +308,7 @@ async fn session(socket: WebSocket, state: AppState) {
             debug!(error = %e, "agent socket refused");
             let _ = send_error(
                 &mut tx,
+                state.hub.telemetry(),
                 None,
                 &refused("unauthorized", "Unknown, expired or revoked session; log in again."),
             )
@@ -352,7 +365,8 @@ async fn send_json(tx: &mut Tx, value: &Value) -> Result<(), Gone> {
     tx.send(Message::Text(Utf8Bytes::from(value.to_string()))).await.map_err(|_| Gone::Client)
 }
 
-async fn send_error(tx: &mut Tx, reference: Option<&str>, e: &Refused) -> Result<(), Gone> {
+async fn send_error(tx: &mut Tx, telemetry: &Telemetry, reference: Option<&str>, e: &Refused) -> Result<(), Gone> {
+    telemetry.agent_error(e.code);
     let mut frame = json!({ "type": "error", "code": e.code, "message": e.message });
     if let Some(r) = reference {
         frame["ref"] = json!(r);
@@ -423,7 +437,7 @@ impl Session {
                     // A logout, an expiry or a disabled account ends the connection too.
                     if !self.state.accounts.authenticate(token).await.is_ok_and(|a| takes_chats(&a)) {
                         let e = refused("unauthorized", "The session ended; log in again.");
-                        let _ = send_error(&mut self.tx, None, &e).await;
+                        let _ = send_error(&mut self.tx, self.state.hub.telemetry(), None, &e).await;
                         let _ = close(&mut self.tx, CLOSE_UNAUTHORIZED, "unauthorized").await;
                         return Err(Gone::ClosedByUs);
                     }
@@ -456,7 +470,13 @@ impl Session {
         let message = match frame {
             None | Some(Ok(Message::Close(_))) => return Err(Gone::Client),
             Some(Err(_)) => {
-                let _ = send_error(&mut self.tx, None, &refused("frame_too_large", "Frame too large; closing.")).await;
+                let _ = send_error(
+                    &mut self.tx,
+                    self.state.hub.telemetry(),
+                    None,
+                    &refused("frame_too_large", "Frame too large; closing."),
+                )
+                .await;
                 let _ = close(&mut self.tx, CLOSE_TOO_BIG, "frame too large").await;
                 return Err(Gone::ClosedByUs);
             }
@@ -466,17 +486,28 @@ impl Session {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
-                return send_error(&mut self.tx, None, &refused("binary_not_supported", "Send JSON text frames."))
-                    .await;
+                return send_error(
+                    &mut self.tx,
+                    self.state.hub.telemetry(),
+                    None,
+                    &refused("binary_not_supported", "Send JSON text frames."),
+                )
+                .await;
             }
             _ => return Ok(()),
         };
         if !self.allow() {
-            return send_error(&mut self.tx, None, &refused("rate_limited", "Too many frames; slow down.")).await;
+            return send_error(
+                &mut self.tx,
+                self.state.hub.telemetry(),
+                None,
+                &refused("rate_limited", "Too many frames; slow down."),
+            )
+            .await;
         }
         match decode(text.as_str()) {
             Ok(frame) => self.on_client_frame(frame).await,
-            Err(e) => send_error(&mut self.tx, None, &e).await,
+            Err(e) => send_error(&mut self.tx, self.state.hub.telemetry(), None, &e).await,
         }
     }
 
@@ -491,7 +522,7 @@ impl Session {
     async fn reply(&mut self, reference: Option<String>, result: Result<(), Refused>) -> Result<(), Gone> {
         match result {
             Ok(()) => self.ok(reference.as_deref()).await,
-            Err(e) => send_error(&mut self.tx, reference.as_deref(), &e).await,
+            Err(e) => send_error(&mut self.tx, self.state.hub.telemetry(), reference.as_deref(), &e).await,
         }
     }
 
@@ -501,7 +532,13 @@ impl Session {
         let me = self.agent_id.clone();
         match frame {
             Frame::Auth { .. } => {
-                send_error(&mut self.tx, None, &refused("already_authenticated", "This connection is signed in.")).await
+                send_error(
+                    &mut self.tx,
+                    self.state.hub.telemetry(),
+                    None,
+                    &refused("already_authenticated", "This connection is signed in."),
+                )
+                .await
             }
             Frame::Presence { status, reference } => {
                 desk.set_presence(&me, status);
@@ -526,7 +563,13 @@ impl Session {
                     hub.signal(conversation, Live::Typing { from: Sender::Agent, name: Some(self.agent.name.clone()) });
                     Ok(())
                 } else {
-                    send_error(&mut self.tx, None, &refused("not_found", "No such chat among yours.")).await
+                    send_error(
+                        &mut self.tx,
+                        self.state.hub.telemetry(),
+                        None,
+                        &refused("not_found", "No such chat among yours."),
+                    )
+                    .await
                 }
             }
             Frame::Transfer { conversation, to_agent, to_team, note, reference } => {
@@ -536,12 +579,13 @@ impl Session {
                     _ => {
                         let e =
                             refused("invalid_frame", "A transfer names exactly one of \"to_agent\" or \"to_team\".");
-                        return send_error(&mut self.tx, reference.as_deref(), &e).await;
+                        return send_error(&mut self.tx, self.state.hub.telemetry(), reference.as_deref(), &e).await;
                     }
                 };
                 if note.as_ref().is_some_and(|n| n.len() > self.state.config.limits.max_text_bytes) {
                     return send_error(
                         &mut self.tx,
+                        self.state.hub.telemetry(),
                         reference.as_deref(),
                         &refused("text_too_long", "The note is too long."),
                     )
@@ -563,7 +607,7 @@ impl Session {
             Frame::Packet { conversation, reference } => {
                 if !desk.can_see(&me, conversation).await {
                     let e = refused("not_found", "No such chat among yours or your teams' queues.");
-                    return send_error(&mut self.tx, reference.as_deref(), &e).await;
+                    return send_error(&mut self.tx, self.state.hub.telemetry(), reference.as_deref(), &e).await;
                 }
                 let packet = self.packet(conversation).await;
                 let mut frame = json!({ "type": "packet", "conversation": conversation, "packet": packet });
@@ -630,7 +674,7 @@ impl Session {
     async fn history(&mut self, id: ConversationId, after: i64, reference: Option<String>) -> Result<(), Gone> {
         if !self.state.desk.can_see(&self.agent_id, id).await {
             let e = refused("not_found", "No such chat among yours or your teams' queues.");
-            return send_error(&mut self.tx, reference.as_deref(), &e).await;
+            return send_error(&mut self.tx, self.state.hub.telemetry(), reference.as_deref(), &e).await;
         }
         match self.state.store.messages_after(id, Seq(after), PAGE, true).await {
             Ok(messages) => {
@@ -643,8 +687,13 @@ impl Session {
             }
             Err(e) => {
                 error!(error = %e, "history failed");
-                send_error(&mut self.tx, reference.as_deref(), &refused("internal", "Could not read the transcript."))
-                    .await
+                send_error(
+                    &mut self.tx,
+                    self.state.hub.telemetry(),
+                    reference.as_deref(),
+                    &refused("internal", "Could not read the transcript."),
+                )
+                .await
             }
         }
     }
@@ -751,8 +800,13 @@ impl Session {
                 Ok(page) => page,
                 Err(e) => {
                     error!(error = %e, "agent replay failed");
-                    return send_error(&mut self.tx, None, &refused("internal", "Could not load messages; reconnect."))
-                        .await;
+                    return send_error(
+                        &mut self.tx,
+                        self.state.hub.telemetry(),
+                        None,
+                        &refused("internal", "Could not load messages; reconnect."),
+                    )
+                    .await;
                 }
             };
             let done = page.len() < PAGE as usize;

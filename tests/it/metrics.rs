@@ -197,6 +197,8 @@ async fn prometheus_text_parses_moves_with_traffic_and_needs_an_allowed_address_
     visitor.recv_until(|f| f["type"] == "error").await;
     visitor.send_text("talk to a person").await;
     ann.recv_about("offer", &id).await;
+    ann.send_raw("{not json either").await;
+    ann.recv_where(|f| f["type"] == "error").await;
 
     let after = scrape(&server, Some(MANAGER_TOKEN)).await.1.expect("scrape");
     assert_eq!(sample(&after, "supportbot_visitor_connections", None), Some(1.0));
@@ -212,6 +214,7 @@ async fn prometheus_text_parses_moves_with_traffic_and_needs_an_allowed_address_
     assert!(sample(&after, "supportbot_answer_seconds", None).is_some_and(|n| n >= 1.0), "answer latency observed");
     assert!(sample(&after, "supportbot_search_seconds", None).is_some_and(|n| n >= 1.0), "search latency observed");
     assert_eq!(sample(&after, "supportbot_errors_total", Some(("kind", "bad_json"))), Some(1.0));
+    assert_eq!(sample(&after, "supportbot_agent_errors_total", Some(("code", "bad_json"))), Some(1.0), "agent socket");
     assert!(
         sample(&after, "supportbot_errors_total", Some(("kind", "http_4xx"))).is_some_and(|n| n >= 2.0),
         "the refused scrapes"
