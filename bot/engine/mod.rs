@@ -102,8 +102,9 @@ pub struct ConversationState {
     #[serde(default)]
     pub csat_asked_at: Option<DateTime<Utc>>,
     /// When the same visitor (same verified identity or e-mail) was last asked in another
-    /// conversation: filled in by the conversation layer when it loads the state.
-    #[serde(default)]
+    /// conversation: a fact of the store, filled in by the conversation layer when it
+    /// loads the state and when the visitor's identity may have changed; never saved.
+    #[serde(skip)]
     pub visitor_asked_at: Option<DateTime<Utc>>,
     /// The visitor asked something real (a search, a flow, a person), not only small talk:
     /// a greeting-only chat is never asked for a rating.

@@ -57,6 +57,24 @@ impl ExportFilter {
     }
 }
 
+/// Runs an export query whose binds are ?1 from, ?2 to and [`FILTERED`]'s.
+async fn filtered_rows(
+    pool: &SqlitePool,
+    sql: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filter: &ExportFilter,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+    sqlx::query(sql)
+        .bind(from.timestamp_millis())
+        .bind(to.timestamp_millis())
+        .bind(filter.primary_lang())
+        .bind(&filter.team)
+        .bind(&filter.agent)
+        .fetch_all(pool)
+        .await
+}
+
 fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ExportError> {
     writer.into_inner().map_err(|e| ExportError::Finish(e.to_string()))
 }
@@ -86,14 +104,7 @@ pub async fn conversations(
          FROM conversations c WHERE c.created_at >= ?1 AND c.created_at < ?2 AND {FILTERED} \
          ORDER BY c.created_at, c.id",
     );
-    let rows = sqlx::query(&sql)
-        .bind(from.timestamp_millis())
-        .bind(to.timestamp_millis())
-        .bind(filter.primary_lang())
-        .bind(&filter.team)
-        .bind(&filter.agent)
-        .fetch_all(pool)
-        .await?;
+    let rows = filtered_rows(pool, &sql, from, to, filter).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
         "conversation_id",
@@ -148,14 +159,7 @@ pub async fn ratings(
          FROM csat s JOIN conversations c ON c.id = s.conversation_id \
          WHERE s.at >= ?1 AND s.at < ?2 AND {FILTERED} ORDER BY s.at, s.id",
     );
-    let rows = sqlx::query(&sql)
-        .bind(from.timestamp_millis())
-        .bind(to.timestamp_millis())
-        .bind(filter.primary_lang())
-        .bind(&filter.team)
-        .bind(&filter.agent)
-        .fetch_all(pool)
-        .await?;
+    let rows = filtered_rows(pool, &sql, from, to, filter).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
         "conversation_id",

@@ -74,8 +74,8 @@ impl IntoResponse for ApiError {
 
 /// A role an API route needs, as a type, so the route's signature says who may call it.
 pub trait RequiredRole: Send + Sync + 'static {
-    /// The token role.
-    const ROLE: Role;
+    /// API-token roles that may call it (the first is named in errors).
+    const TOKEN_ROLES: &'static [Role];
     /// Account roles whose logged-in sessions may call it too (people at the consoles).
     const ACCOUNT_ROLES: &'static [AgentRole] = &[];
 }
@@ -83,28 +83,28 @@ pub trait RequiredRole: Send + Sync + 'static {
 /// Marker: the content editors' role (editor tokens, or editors logged in).
 pub struct Editor;
 impl RequiredRole for Editor {
-    const ROLE: Role = Role::Editor;
+    const TOKEN_ROLES: &'static [Role] = &[Role::Editor];
     const ACCOUNT_ROLES: &'static [AgentRole] = &[AgentRole::Editor];
 }
 
 /// Marker: the shop's order system.
 pub struct OrderSystem;
 impl RequiredRole for OrderSystem {
-    const ROLE: Role = Role::Orders;
+    const TOKEN_ROLES: &'static [Role] = &[Role::Orders];
 }
 
 /// Marker: managers (privacy requests, metrics, agents and teams): manager tokens, or
 /// managers logged in.
 pub struct Manager;
 impl RequiredRole for Manager {
-    const ROLE: Role = Role::Manager;
+    const TOKEN_ROLES: &'static [Role] = &[Role::Manager];
     const ACCOUNT_ROLES: &'static [AgentRole] = &[AgentRole::Manager];
 }
 
 /// Marker: whoever reads the CX dashboard: managers and editors (tokens or logged in).
 pub struct Reader;
 impl RequiredRole for Reader {
-    const ROLE: Role = Role::Manager;
+    const TOKEN_ROLES: &'static [Role] = &[Role::Manager, Role::Editor];
     const ACCOUNT_ROLES: &'static [AgentRole] = &[AgentRole::Manager, AgentRole::Editor];
 }
 
@@ -124,13 +124,12 @@ impl<R: RequiredRole> FromRequestParts<AppState> for Caller<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let mut result = auth::authorize(&state.config.tokens, header, R::ROLE);
-        if R::ROLE == Role::Manager && matches!(result, Err(AuthError::Forbidden { .. })) {
-            // A reader route also lets editor tokens in.
-            if R::ACCOUNT_ROLES.contains(&AgentRole::Editor) {
-                result = auth::authorize(&state.config.tokens, header, Role::Editor);
-            }
-        }
+        // The first role that lets the token in; otherwise the first role's refusal.
+        let tries = R::TOKEN_ROLES.iter().map(|role| auth::authorize(&state.config.tokens, header, *role));
+        let result = tries
+            .clone()
+            .find(Result::is_ok)
+            .unwrap_or_else(|| tries.into_iter().next().unwrap_or(Err(AuthError::Missing)));
         match result {
             Ok(token) => Ok(Self { name: token.name.clone(), role: PhantomData }),
             Err(AuthError::Unknown) if !R::ACCOUNT_ROLES.is_empty() => {
